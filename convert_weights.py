@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Convert a published PyTorch GAN checkpoint into a MindSpore model directory.
+
+  python convert_weights.py --src photo2cartoon_weights.pt --dst pretrained_models/photo2cartoon
+  python convert_weights.py --src selfie2anime_params_0100000.pt --dst pretrained_models/selfie2anime
+
+Writes DST/<net>.ckpt for every network in the file and DST/model.json (arch, inferred config, source
+sha256), all at once or not at all. Strict: every source tensor must be used once and every MindSpore
+parameter filled once, or nothing is written and the unmatched names are listed.
+"""
+import argparse
+import sys
+
+ARCH_CHOICES = ["auto", "photo2cartoon", "ugatit"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--src", required=True, help="PyTorch checkpoint (.pt/.pth), read with weights_only=True")
+    ap.add_argument("--dst", required=True, help="output model directory")
+    ap.add_argument("--arch", default="auto", choices=ARCH_CHOICES, help="network family (default: detect)")
+    ap.add_argument("--overwrite", action="store_true", help="replace DST if it already holds files")
+    args = ap.parse_args(argv)
+
+    from cli_common import fail
+    from conversion import ConversionError, convert_file
+    try:
+        meta = convert_file(args.src, args.dst, args.arch, args.overwrite)
+    except ConversionError as e:
+        return fail(str(e))
+    nets = ", ".join(f"{k} ({v['model']} {v['config']})" for k, v in meta["networks"].items())
+    print(f"converted {args.src} [{meta['arch']}] -> {args.dst}: {nets}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""photo2cartoon inference: an aligned face on white -> generator -> `(y + 1) * 127.5` -> mask composite.
+
+    c = Cartoonizer("pretrained_models/photo2cartoon")   # model.json + genA2B.ckpt
+    cartoon = c.cartoonize_face(face)                     # face: preprocess.pipeline.Face
+    cartoon = c.cartoonize(rgb_256, alpha=None)           # an already aligned face (no mask)
+"""
+import os
+
+import cv2
+import numpy as np
+
+GENERATORS = ("ugatit_p2c_generator", "ugatit_generator")
+
+
+class InferenceError(Exception):
+    pass
+
+
+def convert_hint(directory):
+    return (f"no generator at {directory}: convert the published weights first, e.g.\n"
+            f"  python convert_weights.py --src photo2cartoon_weights.pt --dst {directory}")
+
+
+class Cartoonizer:
+    def __init__(self, checkpoint, direction="AtoB", mode="graph", device_target="auto"):
+        if not os.path.isfile(os.path.join(checkpoint, "model.json")):
+            raise InferenceError(convert_hint(checkpoint))
+        from models import NetworkLoadError, load_network, read_model_json, runtime
+        runtime.configure(mode, device_target)
+        net_name = "genA2B" if direction == "AtoB" else "genB2A"
+        try:
+            meta = read_model_json(checkpoint)
+            entry = meta["networks"].get(net_name)
+            if entry is None:
+                raise InferenceError(f"{checkpoint} has no {net_name} (it has: {', '.join(meta['networks'])})")
+            if entry["model"] not in GENERATORS:
+                raise InferenceError(f"{checkpoint}/{net_name} is a {entry['model']}, not a U-GAT-IT generator")
+            self.net = load_network(checkpoint, net_name)
+        except NetworkLoadError as e:
+            raise InferenceError(str(e)) from None
+        self.img_size = int(entry["config"].get("img_size", 256))
+        self.label = meta.get("label", meta.get("arch", "generator"))
+
+    def cartoonize(self, rgb, alpha=None):
+        """rgb: HxWx3 uint8 aligned face; alpha: HxW in [0, 1] or None. Returns HxWx3 uint8."""
+        import mindspore as ms
+        h, w = rgb.shape[:2]
+        x = cv2.resize(rgb, (self.img_size, self.img_size), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if alpha is not None:
+            a = cv2.resize(alpha.astype(np.float32), (self.img_size, self.img_size), interpolation=cv2.INTER_AREA)[:, :, None]
+            x = x * a + 255.0 * (1.0 - a)
+        x = (x / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        y = self.net(ms.Tensor(np.ascontiguousarray(x)))[0].asnumpy()[0].transpose(1, 2, 0)
+        y = (y + 1.0) * 127.5
+        if (h, w) != (self.img_size, self.img_size):
+            y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC if h > self.img_size else cv2.INTER_AREA)
+        if alpha is not None:
+            a = alpha.astype(np.float32)[:, :, None]
+            y = y * a + 255.0 * (1.0 - a)
+        return np.clip(y + 0.5, 0, 255).astype(np.uint8)
+
+    def cartoonize_face(self, face):
+        return self.cartoonize(face.image, face.alpha)

@@ -1,0 +1,236 @@
+"""Building blocks shared by the GAN families, written to match PyTorch semantics exactly.
+
+Every Cell here is pure: `construct` does tensor maths only and branches only on attributes fixed in
+`__init__` (or on `self.training`, which MindSpore compiles into a separate graph per phase).
+
+Formulas follow the published U-GAT-IT / photo2cartoon PyTorch code:
+- InstanceNorm2d: PyTorch's default (no affine, no running stats, biased variance, eps 1e-5).
+- LIN / adaLIN: instance and layer statistics with the *unbiased* variance (`torch.var`), mixed by rho.
+- CAM: the logit uses the fc layer's (possibly spectral-normalised) weight, while the feature map is
+  multiplied by the *raw* first parameter of that fc (`weight_orig` under spectral norm).
+"""
+import numpy as np
+import mindspore as ms
+from mindspore import nn, ops, Parameter, Tensor
+
+__all__ = [
+    "InstanceNorm2d", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
+    "SNConv2d", "SNDense", "cam_attention", "conv2d", "dense",
+]
+
+
+def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
+    """A Conv2d with PyTorch's explicit zero padding and weight layout (out, in, kh, kw)."""
+    return nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
+                     has_bias=bias, weight_init="HeUniform", bias_init="zeros")
+
+
+def dense(in_ch, out_ch, bias=True):
+    return nn.Dense(in_ch, out_ch, has_bias=bias, weight_init="HeUniform", bias_init="zeros")
+
+
+def _unbiased_scale(n):
+    # torch.var divides by n - 1; a single element gives nan there too (0 / 0 -> we keep inf * 0).
+    return float(n) / float(n - 1) if n > 1 else float("nan")
+
+
+class InstanceNorm2d(nn.Cell):
+    """PyTorch `nn.InstanceNorm2d(C)` (affine=False, track_running_stats=False), which MindSpore lacks on CPU."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+
+    def construct(self, x):
+        mean = x.mean(axis=(2, 3), keep_dims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
+        return xc * ops.rsqrt(var + self.eps)
+
+
+def _lin_mix(x, rho, eps):
+    """rho * instance_norm(x) + (1 - rho) * layer_norm(x), both with unbiased variance."""
+    n_in = x.shape[2] * x.shape[3]
+    n_ln = x.shape[1] * n_in
+    in_mean = x.mean(axis=(2, 3), keep_dims=True)
+    in_c = x - in_mean
+    in_var = (in_c * in_c).mean(axis=(2, 3), keep_dims=True) * _unbiased_scale(n_in)
+    out_in = in_c / ops.sqrt(in_var + eps)
+    ln_mean = x.mean(axis=(1, 2, 3), keep_dims=True)
+    ln_c = x - ln_mean
+    ln_var = (ln_c * ln_c).mean(axis=(1, 2, 3), keep_dims=True) * _unbiased_scale(n_ln)
+    out_ln = ln_c / ops.sqrt(ln_var + eps)
+    return rho * out_in + (1.0 - rho) * out_ln
+
+
+class AdaLIN(nn.Cell):
+    """Adaptive Layer-Instance Normalisation (U-GAT-IT's adaILN / photo2cartoon's adaLIN); rho starts at 0.9."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.rho = Parameter(Tensor(np.full((1, num_features, 1, 1), 0.9, np.float32)), name="rho")
+
+    def construct(self, x, gamma, beta):
+        out = _lin_mix(x, self.rho, self.eps)
+        return out * gamma.expand_dims(2).expand_dims(3) + beta.expand_dims(2).expand_dims(3)
+
+
+class LIN(nn.Cell):
+    """Layer-Instance Normalisation with learned gamma/beta (U-GAT-IT's ILN); rho starts at 0."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        shape = (1, num_features, 1, 1)
+        self.rho = Parameter(Tensor(np.zeros(shape, np.float32)), name="rho")
+        self.gamma = Parameter(Tensor(np.ones(shape, np.float32)), name="gamma")
+        self.beta = Parameter(Tensor(np.zeros(shape, np.float32)), name="beta")
+
+    def construct(self, x):
+        return _lin_mix(x, self.rho, self.eps) * self.gamma + self.beta
+
+
+class SoftAdaLIN(nn.Cell):
+    """photo2cartoon's Soft-AdaLIN: gamma/beta blended from content and style features by w_gamma/w_beta."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.norm = AdaLIN(num_features, eps)
+        self.w_gamma = Parameter(Tensor(np.zeros((1, num_features), np.float32)), name="w_gamma")
+        self.w_beta = Parameter(Tensor(np.zeros((1, num_features), np.float32)), name="w_beta")
+        self.c_gamma = nn.SequentialCell([dense(num_features, num_features), nn.ReLU(),
+                                          dense(num_features, num_features)])
+        self.c_beta = nn.SequentialCell([dense(num_features, num_features), nn.ReLU(),
+                                         dense(num_features, num_features)])
+        self.s_gamma = dense(num_features, num_features)
+        self.s_beta = dense(num_features, num_features)
+
+    def construct(self, x, content_features, style_features):
+        content_gamma = self.c_gamma(content_features)
+        content_beta = self.c_beta(content_features)
+        style_gamma = self.s_gamma(style_features)
+        style_beta = self.s_beta(style_features)
+        soft_gamma = (1.0 - self.w_gamma) * style_gamma + self.w_gamma * content_gamma
+        soft_beta = (1.0 - self.w_beta) * style_beta + self.w_beta * content_beta
+        return self.norm(x, soft_gamma, soft_beta)
+
+
+class ReflectionPad2d(nn.Cell):
+    """`nn.ReflectionPad2d(p)` with PyTorch's argument (an int pads all four sides)."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = padding
+        self.pad = nn.Pad(((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="REFLECT")
+
+    def construct(self, x):
+        return self.pad(x)
+
+
+class UpsampleNearest2x(nn.Cell):
+    """`nn.Upsample(scale_factor=2, mode='nearest')`, as an exact broadcast + reshape (runs on every backend)."""
+
+    def construct(self, x):
+        b, c, h, w = x.shape
+        y = ops.broadcast_to(x.reshape(b, c, h, 1, w, 1), (b, c, h, 2, w, 2))
+        return y.reshape(b, c, h * 2, w * 2)
+
+
+def _l2_normalize(x, eps):
+    # torch.nn.functional.normalize(x, dim=0, eps): x / max(||x||, eps)
+    norm = ops.sqrt((x * x).sum())
+    return x / ops.maximum(norm, eps)
+
+
+class _SpectralNormed(nn.Cell):
+    """The state and maths of `torch.nn.utils.spectral_norm` (one power iteration, eps 1e-12).
+
+    Parameters carry the PyTorch names: `weight_orig` (trained), `weight_u`, `weight_v` (state, no grad).
+    In training mode each call runs one power iteration and stores the new u, v; in eval mode the stored
+    u, v are used as they are, exactly as PyTorch does.
+    """
+
+    def _init_sn(self, weight, eps=1e-12, seed=0):
+        self.weight_orig = Parameter(weight, name="weight_orig")
+        shape = self.weight_orig.shape
+        self.sn_out = int(shape[0])
+        rng = np.random.default_rng(seed)
+        u = rng.standard_normal(self.sn_out).astype(np.float32)
+        v = rng.standard_normal(int(np.prod(shape[1:]))).astype(np.float32)
+        u /= max(np.linalg.norm(u), eps)
+        v /= max(np.linalg.norm(v), eps)
+        self.weight_u = Parameter(Tensor(u), name="weight_u", requires_grad=False)
+        self.weight_v = Parameter(Tensor(v), name="weight_v", requires_grad=False)
+        self.sn_eps = eps
+
+    def sn_weight(self):
+        w_mat = self.weight_orig.reshape(self.sn_out, -1)
+        u = self.weight_u
+        v = self.weight_v
+        if self.training:
+            w_nograd = ops.stop_gradient(w_mat)
+            v = _l2_normalize(ops.matmul(u, w_nograd), self.sn_eps)
+            u = _l2_normalize(ops.matmul(w_nograd, v), self.sn_eps)
+            u = ops.depend(u, ops.assign(self.weight_u, u))
+            v = ops.depend(v, ops.assign(self.weight_v, v))
+            u = ops.stop_gradient(u)
+            v = ops.stop_gradient(v)
+        sigma = (u * ops.matmul(w_mat, v)).sum()
+        return self.weight_orig / sigma
+
+
+class SNConv2d(_SpectralNormed):
+    """`spectral_norm(nn.Conv2d(...))` with the keys `weight_orig`, `weight_u`, `weight_v`, `bias`."""
+
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        ref = conv2d(in_ch, out_ch, kernel_size, stride, padding, bias)
+        self._init_sn(Tensor(ref.weight.data.asnumpy()))
+        self.has_bias = bias
+        if bias:
+            self.bias = Parameter(Tensor(ref.bias.data.asnumpy()), name="bias")
+        self.conv = ops.Conv2D(out_channel=out_ch, kernel_size=kernel_size, mode=1, pad_mode="pad",
+                               pad=padding, stride=stride)
+        self.bias_add = ops.BiasAdd()
+
+    def construct(self, x):
+        y = self.conv(x, self.sn_weight())
+        if self.has_bias:
+            y = self.bias_add(y, self.bias)
+        return y
+
+
+class SNDense(_SpectralNormed):
+    """`spectral_norm(nn.Linear(...))` with the keys `weight_orig`, `weight_u`, `weight_v` (and `bias`)."""
+
+    def __init__(self, in_ch, out_ch, bias=True):
+        super().__init__()
+        ref = dense(in_ch, out_ch, bias)
+        self._init_sn(Tensor(ref.weight.data.asnumpy()))
+        self.has_bias = bias
+        if bias:
+            self.bias = Parameter(Tensor(ref.bias.data.asnumpy()), name="bias")
+
+    def construct(self, x):
+        y = ops.matmul(x, self.sn_weight().T)
+        if self.has_bias:
+            y = y + self.bias
+        return y
+
+
+def cam_attention(x, gap_fc, gmp_fc, gap_raw_w, gmp_raw_w):
+    """Class-activation-map attention of U-GAT-IT (generator and discriminator share the maths).
+
+    `gap_fc`/`gmp_fc` give the logits (through spectral norm in the discriminator); the feature map is
+    multiplied by the *raw* weights `gap_raw_w`/`gmp_raw_w` (`weight`, or `weight_orig` under spectral
+    norm), as the published code does with `list(fc.parameters())[0]`.
+    Returns (concat of the two re-weighted maps, concat of the two logits).
+    """
+    b = x.shape[0]
+    gap_logit = gap_fc(x.mean(axis=(2, 3)).reshape(b, -1))
+    gmp_logit = gmp_fc(ops.amax(x, (2, 3)).reshape(b, -1))
+    gap_x = x * gap_raw_w.reshape(1, -1, 1, 1)
+    gmp_x = x * gmp_raw_w.reshape(1, -1, 1, 1)
+    return ops.concat((gap_x, gmp_x), 1), ops.concat((gap_logit, gmp_logit), 1)

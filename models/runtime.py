@@ -1,0 +1,51 @@
+"""Process-wide MindSpore settings. Imported first by `models/__init__.py`.
+
+CPU-specific: MindSpore 2.10's oneDNN convolutions fall onto a ~70x slower path on AVX-512 CPUs (measured
+here: a 32->32 3x3 conv at 256x256 took 1.8 s, 0.7 GFLOP/s). Capping oneDNN at AVX2 restores about
+50 GFLOP/s (`python bench/conv_isa.py` measures both). The cap is read lazily by oneDNN on the first
+primitive, so setting it here, before any MindSpore op runs, is enough; a user's own setting wins.
+It has no effect on GPU or Ascend.
+"""
+import os
+
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ logging: errors only
+
+
+def configure(mode="graph", device_target="auto", threads=None):
+    """Set MindSpore's execution mode ("graph"/"pynative") and device ("auto", "CPU", "GPU", "Ascend")."""
+    import mindspore as ms
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    if device_target == "auto":
+        device_target = "CPU"
+        for cand in ("GPU", "Ascend"):
+            try:
+                if ms.hal.is_available(cand):
+                    device_target = cand
+                    break
+            except Exception:
+                pass
+    ms.set_device(device_target)
+    if threads:
+        ms.set_context(runtime_num_threads=int(threads))
+    absorb_numpy_abi_error()
+    return device_target
+
+
+def absorb_numpy_abi_error():
+    """Run one throwaway PyNative op.
+
+    MindSpore 2.10's PyNative argument parser initialises NumPy's C API built for NumPy 1.x; under NumPy 2
+    (which OpenCV 4.14 and TensorFlow 2.21 require) that initialisation fails once, and the first PyNative
+    op of the process raises. Every later op works. Call after `ms.set_device`.
+    (NumPy scalars as op arguments keep failing under PyNative: pass Python floats.)
+    """
+    import contextlib
+    import io
+
+    import mindspore as ms
+    with contextlib.redirect_stderr(io.StringIO()):   # NumPy prints a long ABI notice; it is harmless here
+        try:
+            (ms.Tensor([1.0], ms.float32) + 1.0).asnumpy()
+        except Exception:
+            pass
