@@ -3,6 +3,7 @@
 
   python convert_weights.py --src photo2cartoon_weights.pt --dst pretrained_models/photo2cartoon
   python convert_weights.py --src selfie2anime_params_0100000.pt --dst pretrained_models/selfie2anime
+  python convert_weights.py --src model_mobilefacenet.pth --dst pretrained_models/mobilefacenet --arch mobilefacenet
 
 Writes DST/<net>.ckpt for every network in the file and DST/model.json (arch, inferred config, source
 sha256), all at once or not at all. Strict: every source tensor must be used once and every MindSpore
@@ -11,7 +12,7 @@ parameter filled once, or nothing is written and the unmatched names are listed.
 import argparse
 import sys
 
-ARCH_CHOICES = ["auto", "photo2cartoon", "ugatit"]
+ARCH_CHOICES = ["auto", "photo2cartoon", "ugatit", "mobilefacenet"]
 
 
 def main(argv=None):

@@ -10,10 +10,10 @@ from models.store import write_model_dir
 
 from .core import ConversionError, sha256_of
 from .torch_io import load_torch_file
-from . import ugatit
+from . import mobilefacenet, ugatit
 
 # arch name -> family module
-FAMILIES = {"photo2cartoon": ugatit, "ugatit": ugatit}
+FAMILIES = {"photo2cartoon": ugatit, "ugatit": ugatit, "mobilefacenet": mobilefacenet}
 ARCHES = sorted(FAMILIES) + ["auto"]
 
 

@@ -314,14 +314,6 @@ class UGATITDiscriminator(nn.Cell):
         return self.conv(self.pad(x)), cam_logit, heatmap
 
 
-def clip_rho_w(net):
-    """Clamp every adaLIN/LIN `rho` and Soft-AdaLIN `w_gamma`/`w_beta` to [0, 1] (after each G step)."""
-    for p in net.get_parameters():
-        leaf = p.name.rsplit(".", 1)[-1]
-        if leaf in ("rho", "w_gamma", "w_beta"):
-            p.set_data(ops.clamp(p, 0.0, 1.0))
-
-
 # Published PyTorch key -> MindSpore parameter name. The Cells above mirror the published attribute names
 # and Sequential indices, and the spectral-norm Cells carry torch's `weight_orig`/`weight_u`/`weight_v`,
 # so every key maps to itself; `conversion.core.map_state_dict` still checks both sides strictly.

@@ -55,3 +55,33 @@ def run_cli(args, timeout=900, cwd=ROOT, env_extra=None):
     env.update(env_extra or {})
     return subprocess.run([sys.executable] + list(args), cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def make_digit_domains(root, size=32, n_train=300, n_test=40, seed=0):
+    """An offline toy domain pair from sklearn's digits: A = red digits on black, B = green digits on black,
+    upscaled to `size`. Train A and B use disjoint digit images (unpaired). The known mapping A->B moves the
+    red channel into the green one and leaves green images as they are (so U-GAT-IT's identity loss agrees
+    with it). Returns (test A images, their true B images), uint8 HxWx3."""
+    import cv2
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().images  # 1797 x 8 x 8 in 0..16
+    order = np.random.default_rng(seed).permutation(len(digits))
+    gray = [np.clip(cv2.resize((d / 16.0 * 255).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC),
+                    0, 255).astype(np.uint8) for d in digits[order]]
+
+    def red(g):
+        return np.dstack([g, np.zeros_like(g), np.zeros_like(g)])
+
+    def green(g):
+        return np.dstack([np.zeros_like(g), g, np.zeros_like(g)])
+    test = gray[2 * n_train:2 * n_train + n_test]
+    split = {"trainA": [red(g) for g in gray[:n_train]], "trainB": [green(g) for g in gray[n_train:2 * n_train]],
+             "testA": [red(g) for g in test],
+             "testB": [green(g) for g in gray[2 * n_train + n_test:2 * n_train + 2 * n_test]]}
+    for name, items in split.items():
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for k, im in enumerate(items):
+            Image.fromarray(im).save(os.path.join(root, name, f"{k:04d}.png"))
+    return np.stack(split["testA"]), np.stack([green(g) for g in test])

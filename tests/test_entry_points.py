@@ -6,7 +6,7 @@ import pytest
 import models
 from tests.helpers import run_cli
 
-ENTRY_POINTS = ["convert_weights.py", "data_process.py", "demo.py", "test.py"]
+ENTRY_POINTS = ["convert_weights.py", "data_process.py", "demo.py", "train.py", "test.py"]
 
 
 @pytest.mark.parametrize("script", ENTRY_POINTS)

@@ -124,9 +124,9 @@ def awkward(tmp_path_factory):
     Image.fromarray(astro[:20, :20]).save(d / "tiny.png")
     nonface = (skdata.lfw_subset()[150] * 255).astype(np.uint8)
     Image.fromarray(cv2.resize(nonface, (200, 200), interpolation=cv2.INTER_CUBIC)).save(d / "nonface.png")
-    two = np.full((512, 1024, 3), 255, np.uint8)
+    two = np.full((512, 1024, 3), 255, np.uint8)    # the astronaut, and beside her a 400 px copy
     two[:, :512] = astro
-    two[128:384, 600:856] = cv2.resize(astro, (256, 256), interpolation=cv2.INTER_AREA)
+    two[56:456, 568:968] = cv2.resize(astro, (400, 400), interpolation=cv2.INTER_AREA)
     Image.fromarray(two).save(d / "two_faces.png")
     expected = {"good.jpg": "ok", "gray16.png": "ok", "gray8.png": "ok", "rgba.png": "ok", "cmyk.jpg": "ok",
                 "exif_rotated.jpg": "ok", "notes.jpg": "unreadable", "truncated.jpg": "unreadable",
@@ -274,3 +274,14 @@ def test_fan_landmarks_load_from_the_hub_dir(tmp_path, monkeypatch):
     w = box[2] - box[0]
     assert (pts[:, 0] > box[0] - w).all() and (pts[:, 0] < box[2] + w).all()
     assert (pts[:, 1] > box[1] - w).all() and (pts[:, 1] < box[3] + w).all()
+
+
+def test_weak_false_detection_is_not_taken_for_the_largest_face(pipe, tmp_path):
+    """Regression: on the astronaut saved as a quality-75 JPEG, dlib's HOG also fires weakly on the suit,
+    with a landmark box larger than the real face's; "largest" must still be the real face."""
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "q75.jpg", quality=75)
+    res = pipe.process(read_rgb(str(tmp_path / "q75.jpg")))
+    assert res.status == "ok"
+    x0, y0, x1, y1 = res.faces[0].box[:4]
+    assert 150 < (x0 + x1) / 2 < 300 and 60 < (y0 + y1) / 2 < 200     # the real face, upper middle
+    assert res.faces[0].alpha.mean() > 0.3

@@ -1,0 +1,305 @@
+#!/usr/bin/env python
+"""MindSpore vs PyTorch on the same machine, in the same run.
+
+  .venv/bin/python bench/run.py [--repeat 5] [--tasks p2c_infer_b1,p2c_infer_b4,ugatit_train_b1] [--out bench/results]
+
+One long-lived process per side (MindSpore GRAPH_MODE / PyTorch eager, both 2 threads) builds each workload
+once, warms it up (excluded), then the parent alternates single timed runs between the two sides, so both
+see the same machine load. Identical inputs and weights: the PyTorch side uses the reference networks of the
+tests (tests/torch_refs), and the MindSpore side receives the same random weights through the strict
+conversion table. Reported per workload: median and min-max of the runs, peak RSS of each process, achieved
+GFLOP/s (FLOPs counted once by torch's FlopCounterMode on the reference), and the ratio MindSpore / PyTorch.
+A large fp32 matmul (4096^3, PyTorch) gives the machine's practical ceiling. The face front end (framework-
+independent) is timed per stage. Output: a Markdown table on stdout and in OUT/latest.md, and OUT/latest.json.
+CycleGAN is not in this tree yet, so its workload is not measured.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASKS = {
+    "p2c_infer_b1": "photo2cartoon generator inference, 256 px, batch 1 (light, ngf 32)",
+    "p2c_infer_b4": "photo2cartoon generator inference, 256 px, batch 4",
+    "ugatit_train_b1": "U-GAT-IT training iteration (photo2cartoon arch), 256 px, batch 1, all six nets (D step + G step)",
+}
+
+
+# ------------------------------------------------------------------------------------------------ child
+def _child(side):
+    sys.path.insert(0, ROOT)
+    import resource
+    import numpy as np
+    import torch
+    torch.set_num_threads(2)
+    from tests.helpers import randomize_torch
+    from tests.torch_refs.ugatit_ref import DiscriminatorRef, P2CGeneratorRef
+    if side == "ms":
+        from models import runtime
+        runtime.configure("graph", "CPU", threads=2)
+        import mindspore as ms
+    built = {}
+
+    def torch_nets(seed=0):
+        nets = {"genA2B": P2CGeneratorRef(32, 256, True), "genB2A": P2CGeneratorRef(32, 256, True),
+                "disGA": DiscriminatorRef(3, 32, 7), "disGB": DiscriminatorRef(3, 32, 7),
+                "disLA": DiscriminatorRef(3, 32, 5), "disLB": DiscriminatorRef(3, 32, 5)}
+        for i, n in enumerate(nets.values()):
+            randomize_torch(n, seed + i)
+        return nets
+
+    def build(task):
+        rng = np.random.default_rng(0)
+        if task.startswith("p2c_infer"):
+            b = 4 if task.endswith("b4") else 1
+            x = rng.uniform(-1, 1, (b, 3, 256, 256)).astype(np.float32)
+            ref = randomize_torch(P2CGeneratorRef(32, 256, True)).eval()
+            if side == "torch":
+                xt = torch.from_numpy(x)
+
+                def run():
+                    with torch.no_grad():
+                        ref(xt)[0].sum().item()
+                return run, (ref, (xt,))
+            import models
+            from tests.helpers import load_into_ms, torch_state_numpy
+            net = load_into_ms(models.create_model("ugatit_p2c_generator", ngf=32, img_size=256, light=True),
+                               torch_state_numpy(ref))
+            net.set_train(False)
+            xm = ms.Tensor(x)
+            return (lambda: net(xm)[0].asnumpy()), None
+        if task == "ugatit_train_b1":
+            a = rng.uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32)
+            bb = rng.uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32)
+            tn = torch_nets()
+            if side == "torch":
+                return _torch_train_step(tn, torch.from_numpy(a), torch.from_numpy(bb)), None
+            from training.families import ugatit as fam
+            from training.engine import GANTrainer
+            from tests.helpers import torch_state_numpy
+            cfg = dict(fam.DEFAULTS["photo2cartoon"], arch="photo2cartoon", n_blocks=4, iterations=1000,
+                       decay_start=500, mode="graph", faceid_weights=None)
+            nets = fam.build_nets(cfg)
+            for name, net in nets.items():
+                sd = torch_state_numpy(tn[name])
+                for p in net.get_parameters():
+                    p.set_data(ms.Tensor(sd[p.name[len(name) + 1:]]))
+            tr = GANTrainer(fam, cfg, "/tmp/bench_run_unused", nets, None)
+            for n in nets.values():
+                n.set_train(True)
+            am, bm = ms.Tensor(a), ms.Tensor(bb)
+
+            def run():
+                tr.discriminator_step((am, bm))
+                g, _ = tr.g_step(am, bm)
+                g.asnumpy()
+            return run, None
+        raise ValueError(task)
+
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        task = cmd["task"]
+        if cmd.get("op") == "flops":
+            from torch.utils.flop_counter import FlopCounterMode
+            _, extra = build(task) if task.startswith("p2c") else (None, None)
+            if task.startswith("p2c"):
+                ref, args = extra
+                with FlopCounterMode(display=False) as fc, torch.no_grad():
+                    ref(*args)
+                flops = fc.get_total_flops()
+            else:
+                run = _torch_train_step(torch_nets(), torch.randn(1, 3, 256, 256), torch.randn(1, 3, 256, 256))
+                with FlopCounterMode(display=False) as fc:
+                    run()
+                flops = fc.get_total_flops()
+            print(json.dumps({"flops": flops}), flush=True)
+            continue
+        if cmd.get("op") == "matmul":
+            m = torch.randn(4096, 4096)
+            m @ m
+            t = time.perf_counter()
+            m @ m
+            dt = time.perf_counter() - t
+            print(json.dumps({"gflops": 2 * 4096 ** 3 / dt / 1e9}), flush=True)
+            continue
+        if task not in built:
+            t0 = time.perf_counter()
+            run, _ = build(task)
+            run()
+            run()          # warm-up (compile in GRAPH_MODE), excluded
+            built[task] = run
+            print(json.dumps({"warmup_s": time.perf_counter() - t0,
+                              "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+            continue
+        t = time.perf_counter()
+        built[task]()
+        dt = time.perf_counter() - t
+        print(json.dumps({"s": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+
+
+def _torch_train_step(nets, a, b):
+    """The same U-GAT-IT iteration in PyTorch: D step (LSGAN), then G step (adv + cycle + identity + CAM)."""
+    import itertools
+    import torch
+    import torch.nn.functional as F
+    g_opt = torch.optim.Adam(itertools.chain(nets["genA2B"].parameters(), nets["genB2A"].parameters()),
+                             lr=1e-4, betas=(0.5, 0.999), weight_decay=1e-4)
+    d_opt = torch.optim.Adam(itertools.chain(*(nets[k].parameters() for k in ("disGA", "disGB", "disLA", "disLB"))),
+                             lr=1e-4, betas=(0.5, 0.999), weight_decay=1e-4)
+    for n in nets.values():
+        n.train()
+    gA, gB = nets["genA2B"], nets["genB2A"]
+    mse = lambda x, t: F.mse_loss(x, torch.full_like(x, t))  # noqa: E731
+    bce = lambda x, t: F.binary_cross_entropy_with_logits(x, torch.full_like(x, t))  # noqa: E731
+
+    def d_pair(real, fake, d):
+        r, rc, _ = d(real)
+        f, fc, _ = d(fake)
+        return mse(r, 1) + mse(f, 0) + mse(rc, 1) + mse(fc, 0)
+
+    def adv(fake, dg, dl):
+        g, gc, _ = dg(fake)
+        l, lc, _ = dl(fake)
+        return mse(g, 1) + mse(gc, 1) + mse(l, 1) + mse(lc, 1)
+
+    def step():
+        d_opt.zero_grad()
+        with torch.no_grad():
+            fab, fba = gA(a)[0], gB(b)[0]
+        d = (d_pair(a, fba, nets["disGA"]) + d_pair(a, fba, nets["disLA"]) + d_pair(b, fab, nets["disGB"])
+             + d_pair(b, fab, nets["disLB"]))
+        d.backward()
+        d_opt.step()
+        g_opt.zero_grad()
+        fab, fab_cam, _ = gA(a)
+        fba, fba_cam, _ = gB(b)
+        faba, fbab = gB(fab)[0], gA(fba)[0]
+        faa, faa_cam, _ = gB(a)
+        fbb, fbb_cam, _ = gA(b)
+        g = (adv(fba, nets["disGA"], nets["disLA"]) + adv(fab, nets["disGB"], nets["disLB"])
+             + 50 * (F.l1_loss(faba, a) + F.l1_loss(fbab, b)) + 10 * (F.l1_loss(faa, a) + F.l1_loss(fbb, b))
+             + 1000 * (bce(fba_cam, 1) + bce(faa_cam, 0) + bce(fab_cam, 1) + bce(fbb_cam, 0)))
+        g.backward()
+        g_opt.step()
+        with torch.no_grad():
+            for n in (gA, gB):
+                for name, p in n.named_parameters():
+                    if name.rsplit(".", 1)[-1] in ("rho", "w_gamma", "w_beta"):
+                        p.clamp_(0, 1)
+        return g.item()
+    return step
+
+
+# ------------------------------------------------------------------------------------------------ parent
+def _front_end_stages(repeat):
+    sys.path.insert(0, ROOT)
+    import numpy as np
+    from preprocess.align import crop, rotate
+    from preprocess.imageio import read_rgb
+    from preprocess.pipeline import FacePipeline
+    from preprocess.segment import composite_on_white
+    pipe = FacePipeline()
+    rgb = read_rgb(os.path.join(ROOT, "dataset", "samples", "astronaut.jpg"))
+    pipe.process(rgb)
+    stages = {k: [] for k in ("detect (dlib HOG)", "68 landmarks (dlib)", "rotate + crop",
+                              "segment (selfie tflite)", "composite + resize", "total")}
+    import cv2
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        box = pipe.detect(rgb)[0]
+        t1 = time.perf_counter()
+        pts = pipe.landmarks(rgb, box)
+        t2 = time.perf_counter()
+        face, _ = crop(*rotate(rgb, pts))
+        t3 = time.perf_counter()
+        alpha = pipe.segment(face)
+        t4 = time.perf_counter()
+        composite_on_white(cv2.resize(face, (256, 256), interpolation=cv2.INTER_AREA),
+                           cv2.resize(alpha, (256, 256), interpolation=cv2.INTER_AREA))
+        t5 = time.perf_counter()
+        for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0)):
+            stages[k].append(v)
+    return {k: statistics.median(v) for k, v in stages.items()}, rgb.shape
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--tasks", default=",".join(TASKS))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--child", choices=["ms", "torch"], help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        return _child(a.child)
+    tasks = [t for t in a.tasks.split(",") if t]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GLOG_v="3")
+    procs = {s: subprocess.Popen([sys.executable, __file__, "--child", s], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+             for s in ("ms", "torch")}
+
+    def ask(side, **cmd):
+        p = procs[side]
+        p.stdin.write(json.dumps(cmd) + "\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {side} benchmark process died on {cmd}")
+        return json.loads(line)
+
+    results = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{platform.processor() or 'cpu'}", "python": platform.python_version(), "tasks": {}}
+    results["matmul_4096_gflops_torch"] = ask("torch", task="", op="matmul")["gflops"]
+    for task in tasks:
+        flops = ask("torch", task=task, op="flops")["flops"]
+        warm = {s: ask(s, task=task) for s in ("ms", "torch")}
+        times = {"ms": [], "torch": []}
+        rss = {}
+        for _ in range(a.repeat):
+            for s in ("ms", "torch"):
+                r = ask(s, task=task)
+                times[s].append(r["s"])
+                rss[s] = r["rss_mb"]
+        row = {"desc": TASKS[task], "gflop": flops / 1e9}
+        for s in ("ms", "torch"):
+            med = statistics.median(times[s])
+            row[s] = {"median_s": med, "min_s": min(times[s]), "max_s": max(times[s]), "runs": times[s],
+                      "peak_rss_mb": rss[s], "gflops": flops / 1e9 / med, "warmup_s": warm[s]["warmup_s"]}
+        row["ratio_ms_over_torch"] = row["ms"]["median_s"] / row["torch"]["median_s"]
+        results["tasks"][task] = row
+        print(f"{task}: MindSpore {row['ms']['median_s']:.3f}s, PyTorch {row['torch']['median_s']:.3f}s, "
+              f"ratio {row['ratio_ms_over_torch']:.2f}", file=sys.stderr, flush=True)
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    fe, shape = _front_end_stages(max(5, a.repeat))
+    results["front_end"] = {"image": f"astronaut.jpg {shape[1]}x{shape[0]}", "median_s": fe}
+
+    lines = [f"Measured {results['date']} on {results['machine']}, Python {results['python']}; "
+             f"`bench/run.py --repeat {a.repeat}`. PyTorch 4096^3 fp32 matmul: "
+             f"{results['matmul_4096_gflops_torch']:.0f} GFLOP/s (the machine's practical ceiling).", "",
+             "| workload | GFLOP | MindSpore median (min-max) s | PyTorch median (min-max) s | MS / PT | MS GFLOP/s | PT GFLOP/s | peak RSS MS / PT MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task, r in results["tasks"].items():
+        m, t = r["ms"], r["torch"]
+        lines.append(f"| {r['desc']} | {r['gflop']:.1f} | {m['median_s']:.3f} ({m['min_s']:.3f}-{m['max_s']:.3f}) | "
+                     f"{t['median_s']:.3f} ({t['min_s']:.3f}-{t['max_s']:.3f}) | **{r['ratio_ms_over_torch']:.2f}** | "
+                     f"{m['gflops']:.1f} | {t['gflops']:.1f} | {m['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} |")
+    lines += ["", f"Face front end per photo ({results['front_end']['image']}, warm, median): " +
+              ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in fe.items())]
+    md = "\n".join(lines)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "latest.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(a.out, "latest.md"), "w") as f:
+        f.write(md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

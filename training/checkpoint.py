@@ -1,0 +1,101 @@
+"""Training checkpoints: everything needed to resume exactly, written atomically.
+
+RUN/checkpoints/iter_0001000.ckpt   every network parameter (names `genA2B.<param>`), and both optimisers'
+                                    state (`G_optim/moment1.<param>`, `.../global_step`, beta powers)
+RUN/checkpoints/iter_0001000.json   iteration, seed, resolved config, loss history
+RUN/checkpoints/latest.json         points at the newest complete pair (written last)
+Each file goes to a temporary name first and is renamed into place, so a kill at any moment leaves the
+previous checkpoint intact and `latest.json` pointing at a complete one. The newest KEEP are kept.
+"""
+import json
+import os
+import tempfile
+
+import mindspore as ms
+from mindspore import nn
+
+KEEP = 3
+
+
+def _optimizer_state(opt):
+    params = [opt.global_step, opt.beta1_power, opt.beta2_power] + list(opt.moment1) + list(opt.moment2)
+    return params
+
+
+def _named_state(cells):
+    out = {}
+    for cname, cell in cells.items():
+        if isinstance(cell, nn.Optimizer):
+            for p in _optimizer_state(cell):
+                out[f"{cname}/{p.name}"] = p
+        else:
+            for p in cell.get_parameters():
+                out[p.name] = p
+    return out
+
+
+def _atomic(path, write):
+    folder = os.path.dirname(path)
+    # keep the target's extension: ms.save_checkpoint appends ".ckpt" to a name that lacks it
+    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=os.path.splitext(path)[1], dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_training_state(run_dir, cells, meta):
+    folder = os.path.join(run_dir, "checkpoints")
+    os.makedirs(folder, exist_ok=True)
+    stem = f"iter_{int(meta['iteration']):07d}"
+    state = _named_state(cells)
+    params = [{"name": k, "data": ms.Tensor(p.asnumpy())} for k, p in state.items()]
+    ckpt = os.path.join(folder, stem + ".ckpt")
+    _atomic(ckpt, lambda t: ms.save_checkpoint(params, t))
+
+    def dump(obj):
+        return lambda t: open(t, "w", encoding="utf-8").write(json.dumps(obj, indent=1, sort_keys=True))
+    _atomic(os.path.join(folder, stem + ".json"), dump(meta))
+    _atomic(os.path.join(folder, "latest.json"), dump({"checkpoint": stem + ".ckpt", "iteration": meta["iteration"]}))
+    olds = sorted(f for f in os.listdir(folder) if f.startswith("iter_") and f.endswith(".ckpt"))[:-KEEP]
+    for f in olds:
+        for ext in (".ckpt", ".json"):
+            p = os.path.join(folder, f[:-5] + ext)
+            if os.path.exists(p):
+                os.unlink(p)
+    return ckpt
+
+
+def latest_checkpoint(run_dir):
+    pointer = os.path.join(run_dir, "checkpoints", "latest.json")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer, encoding="utf-8") as f:
+        name = json.load(f)["checkpoint"]
+    path = os.path.join(run_dir, "checkpoints", name)
+    return path if os.path.isfile(path) else None
+
+
+class CheckpointMismatch(Exception):
+    pass
+
+
+def load_training_state(ckpt, cells):
+    with open(ckpt[:-5] + ".json", encoding="utf-8") as f:
+        meta = json.load(f)
+    saved = ms.load_checkpoint(ckpt)
+    state = _named_state(cells)
+    missing = sorted(set(state) - set(saved))
+    extra = sorted(set(saved) - set(state))
+    bad = sorted(k for k in set(state) & set(saved) if tuple(state[k].shape) != tuple(saved[k].shape))
+    if missing or extra or bad:
+        first = (missing or extra or bad)[0]
+        raise CheckpointMismatch(f"{ckpt} does not fit this configuration ({len(missing)} missing, {len(extra)} "
+                                 f"unexpected, {len(bad)} differently shaped parameters, e.g. {first})")
+    for k, p in state.items():
+        p.set_data(ms.Tensor(saved[k].asnumpy()))
+    return meta
