@@ -12,8 +12,6 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CHECKPOINTS = [os.path.join(ROOT, "pretrained_models", "photo2cartoon"),
-                       os.path.join(ROOT, "pretrained_models", "demo_cartoon")]
 
 
 def _label(img, text):
@@ -41,10 +39,10 @@ def main(argv=None):
     photos = list_images(args.photos) if os.path.exists(args.photos) else []
     if not photos:
         return fail(f"no photos under {args.photos}")
-    ckpt = args.checkpoint or next((d for d in DEFAULT_CHECKPOINTS if os.path.isfile(os.path.join(d, "model.json"))), None)
+    from inference.cartoon import Cartoonizer, InferenceError, default_checkpoint
+    ckpt = args.checkpoint or default_checkpoint()
     cartoonizer = None
     if ckpt:
-        from inference.cartoon import Cartoonizer, InferenceError
         try:
             cartoonizer = Cartoonizer(ckpt)
         except InferenceError as e:

@@ -15,8 +15,6 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CHECKPOINTS = [os.path.join(ROOT, "pretrained_models", "photo2cartoon"),
-                       os.path.join(ROOT, "pretrained_models", "demo_cartoon")]
 
 
 def main(argv=None):
@@ -44,10 +42,8 @@ def main(argv=None):
     photos = list_images(args.photo_path)
     if not photos:
         return fail(f"no image files under {args.photo_path}")
-    ckpt = args.checkpoint
-    if ckpt is None:
-        ckpt = next((d for d in DEFAULT_CHECKPOINTS if os.path.isfile(os.path.join(d, "model.json"))), DEFAULT_CHECKPOINTS[0])
-    from inference.cartoon import Cartoonizer, InferenceError
+    from inference.cartoon import DEFAULT_CHECKPOINTS, Cartoonizer, InferenceError, default_checkpoint
+    ckpt = args.checkpoint or default_checkpoint() or DEFAULT_CHECKPOINTS[0]
     try:
         cartoonizer = Cartoonizer(ckpt, args.direction, args.mode, args.device_target)
     except InferenceError as e:

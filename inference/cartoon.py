@@ -10,6 +10,15 @@ import cv2
 import numpy as np
 
 GENERATORS = ("ugatit_p2c_generator", "ugatit_generator")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# where test.py and demo.py look for a generator when none is given: the converted published weights first
+DEFAULT_CHECKPOINTS = [os.path.join(ROOT, "pretrained_models", "photo2cartoon"),
+                       os.path.join(ROOT, "pretrained_models", "demo_cartoon")]
+
+
+def default_checkpoint():
+    """The first default model directory that holds a model.json, or None."""
+    return next((d for d in DEFAULT_CHECKPOINTS if os.path.isfile(os.path.join(d, "model.json"))), None)
 
 
 class InferenceError(Exception):
