@@ -4,6 +4,8 @@
   python convert_weights.py --src photo2cartoon_weights.pt --dst pretrained_models/photo2cartoon
   python convert_weights.py --src selfie2anime_params_0100000.pt --dst pretrained_models/selfie2anime
   python convert_weights.py --src model_mobilefacenet.pth --dst pretrained_models/mobilefacenet --arch mobilefacenet
+  python convert_weights.py --src latest_net_G_A.pth latest_net_G_B.pth --dst pretrained_models/makeup --arch cyclegan
+  python convert_weights.py --src checkpoints/facades_pix2pix --dst pretrained_models/facades   # latest_net_*.pth
 
 Writes DST/<net>.ckpt for every network in the file and DST/model.json (arch, inferred config, source
 sha256), all at once or not at all. Strict: every source tensor must be used once and every MindSpore
@@ -12,12 +14,14 @@ parameter filled once, or nothing is written and the unmatched names are listed.
 import argparse
 import sys
 
-ARCH_CHOICES = ["auto", "photo2cartoon", "ugatit", "mobilefacenet"]
+ARCH_CHOICES = ["auto", "photo2cartoon", "ugatit", "mobilefacenet", "cyclegan", "pix2pix"]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", required=True, help="PyTorch checkpoint (.pt/.pth), read with weights_only=True")
+    ap.add_argument("--src", required=True, nargs="+",
+                    help="PyTorch checkpoint (.pt/.pth), read with weights_only=True; CycleGAN/pix2pix: one file "
+                         "per network (named *_net_G_A.pth etc.) or their checkpoint folder")
     ap.add_argument("--dst", required=True, help="output model directory")
     ap.add_argument("--arch", default="auto", choices=ARCH_CHOICES, help="network family (default: detect)")
     ap.add_argument("--overwrite", action="store_true", help="replace DST if it already holds files")
@@ -30,7 +34,7 @@ def main(argv=None):
     except ConversionError as e:
         return fail(str(e))
     nets = ", ".join(f"{k} ({v['model']} {v['config']})" for k, v in meta["networks"].items())
-    print(f"converted {args.src} [{meta['arch']}] -> {args.dst}: {nets}")
+    print(f"converted {' '.join(args.src)} [{meta['arch']}] -> {args.dst}: {nets}")
     return 0
 
 

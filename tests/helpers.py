@@ -29,21 +29,40 @@ def randomize_torch(module, seed=0):
             if name.endswith("weight_u") or name.endswith("weight_v"):
                 v = torch.randn(b.shape, generator=g)
                 b.copy_(v / v.norm())
+        for m in module.modules():   # BatchNorm: scale near 1 and non-trivial running statistics
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                if m.weight is not None:
+                    m.weight.copy_(1.0 + 0.2 * torch.randn(m.weight.shape, generator=g))
+                if m.running_mean is not None:
+                    m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+                    m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
     return module
+
+
+def assert_close(t, m, tol):
+    """A torch output vs a MindSpore output: same shape, max abs diff <= tol (scaled by |t| when above 1)."""
+    t = t.detach().numpy() if hasattr(t, "detach") else np.asarray(t)
+    m = m.asnumpy() if hasattr(m, "asnumpy") else np.asarray(m)
+    assert t.shape == m.shape, (t.shape, m.shape)
+    scale = max(1.0, float(np.abs(t).max()))
+    err = float(np.abs(t - m).max())
+    assert err <= tol * scale, f"max abs diff {err:.3g} (scale {scale:.3g})"
 
 
 def torch_state_numpy(module):
     return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def load_into_ms(ms_net, state):
-    """Strictly map a torch state_dict (numpy) into a MindSpore net via the family's key table."""
+def load_into_ms(ms_net, state, rules=None):
+    """Strictly map a torch state_dict (numpy) into a MindSpore net via the family's key table (default:
+    U-GAT-IT's)."""
     import mindspore as ms
     from conversion.core import map_state_dict
-    from models.ugatit import TORCH_KEY_RULES
+    if rules is None:
+        from models.ugatit import TORCH_KEY_RULES as rules
 
     shapes = {p.name: tuple(p.shape) for p in ms_net.get_parameters()}
-    mapped = map_state_dict(state, shapes, TORCH_KEY_RULES)
+    mapped = map_state_dict(state, shapes, rules)
     for p in ms_net.get_parameters():
         p.set_data(ms.Tensor(mapped[p.name]))
     return ms_net

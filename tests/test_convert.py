@@ -97,10 +97,15 @@ def _bad_files(tmp_path, p2c_file):
     path, nets = p2c_file
     full = torch.load(path, weights_only=True)
     cases = {}
-    # a CycleGAN ResNet generator (junyanz layout)
-    cyc = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(3, 8, 7), torch.nn.InstanceNorm2d(8))
-    torch.save(cyc.state_dict(), tmp_path / "latest_net_G_A.pth")
-    cases["latest_net_G_A.pth"] = "not of a U-GAT-IT/photo2cartoon network"
+    # a state_dict of some other network
+    other = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(3, 8, 7), torch.nn.InstanceNorm2d(8))
+    torch.save(other.state_dict(), tmp_path / "other.pth")
+    cases["other.pth"] = "not of a U-GAT-IT/photo2cartoon network"
+    # the first layers of a CycleGAN ResNet generator only (junyanz layout): detected, then refused
+    cut = torch.nn.Module()
+    cut.model = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(3, 8, 7))
+    torch.save(cut.state_dict(), tmp_path / "latest_net_G_A.pth")
+    cases["latest_net_G_A.pth"] = "missing its last conv model.17"
     (tmp_path / "truncated.pt").write_bytes(path.read_bytes()[:5000])
     cases["truncated.pt"] = "not a readable PyTorch weights file"
     torch.save([1, 2, 3], tmp_path / "list.pt")

@@ -11,7 +11,7 @@ import torch
 import mindspore as ms
 
 import models
-from tests.helpers import load_into_ms, randomize_torch, torch_state_numpy
+from tests.helpers import assert_close, load_into_ms, randomize_torch, torch_state_numpy
 from tests.torch_refs.ugatit_ref import DiscriminatorRef, P2CGeneratorRef, UGATITGeneratorRef
 
 ROWS = [
@@ -42,12 +42,7 @@ def _pair(row, seed=0):
 def _compare(outs_t, outs_m, tol):
     assert len(outs_t) == len(outs_m) == 3
     for t, m in zip(outs_t, outs_m):
-        t = t.detach().numpy()
-        m = m.asnumpy()
-        assert t.shape == m.shape
-        scale = max(1.0, float(np.abs(t).max()))
-        err = float(np.abs(t - m).max())
-        assert err <= tol * scale, f"max abs diff {err:.3g} (scale {scale:.3g})"
+        assert_close(t, m, tol)
 
 
 @pytest.mark.parametrize("mode", list(MODES))
