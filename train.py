@@ -5,10 +5,17 @@
   python train.py --dataset photo2cartoon --pretrained_model pretrained_models/photo2cartoon   # fine-tune
   python train.py --dataset selfie2anime --arch ugatit --iterations 100000
   python train.py --dataset photo2cartoon --resume                # continue the run in runs/photo2cartoon_photo2cartoon
+  python train.py --model cyclegan --dataset makeup               # dataset/makeup/{trainA,trainB}: A with makeup
+  python train.py --model pix2pix --dataset facades --direction BtoA   # dataset/facades/train/*.jpg (A|B side by side)
+  python train.py --model stgan --dataset celeba                  # list_attr_celeba.txt + img_align_celeba/
 
-A = photos, B = the target style. Published defaults per --arch (photo2cartoon: adv 1, cycle 50, identity 10,
-CAM 1000, face-ID 1; ugatit: adv 1, cycle 10, identity 10, CAM 1000), Adam 1e-4 (0.5, 0.999), weight decay
-1e-4, linear lr decay to 0 over the second half. The run directory gets config.json, samples/, loss_curve.png,
+U-GAT-IT: A = photos, B = the target style. Published defaults per --arch (photo2cartoon: adv 1, cycle 50,
+identity 10, CAM 1000, face-ID 1; ugatit: adv 1, cycle 10, identity 10, CAM 1000), Adam 1e-4 (0.5, 0.999),
+weight decay 1e-4, linear lr decay to 0 over the second half. CycleGAN / Pix2Pix: the original project's
+defaults (resnet_9blocks + basic D + lsgan + pool 50 / unet_256 + basic D + vanilla + L1 100; Adam 2e-4,
+100 + 100 epochs). Lists instead of folders: trainA.txt (PaddleCV), train.txt with `A<TAB>B` lines.
+STGAN / AttGAN: WGAN-GP 10, attribute loss 10 (G) / 1 (D), reconstruction 100, 5 D steps per G step, Adam 2e-4,
+lr / 10 halfway, batch 32, 128 px, the 13 usual CelebA attributes. The run directory gets config.json, samples/, loss_curve.png,
 checkpoints/ (all nets + optimiser state, atomic) and model/ (an inference model dir for test.py --checkpoint).
 Ctrl-C or SIGTERM saves a checkpoint and exits; --resume continues exactly.
 """
@@ -21,32 +28,65 @@ import sys
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
+MODELS = ("ugatit", "cyclegan", "pix2pix", "stgan")
+RUNTIME_KEYS = ("dataset", "dataset_root", "model", "arch", "pretrained_model", "faceid_weights", "result_dir",
+                "run_name", "resume", "no_decay", "mode", "device_target", "workers", "threads", "quiet")
+
+
+def _bool(s):
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {s!r}")
+
+
 def build_parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", required=True, help="dataset name under --dataset_root, or a path")
     ap.add_argument("--dataset_root", default=os.path.join(ROOT, "dataset"))
-    ap.add_argument("--model", default="ugatit", choices=["ugatit"], help="model family")
-    ap.add_argument("--arch", default="photo2cartoon", choices=["photo2cartoon", "ugatit"],
-                    help="generator design and its published loss weights")
+    ap.add_argument("--model", default="ugatit", choices=MODELS, help="model family")
+    ap.add_argument("--arch", default=None, help="ugatit: photo2cartoon (default) or ugatit; stgan: stgan "
+                    "(default) or attgan: the design and its published loss weights")
     ap.add_argument("--pretrained_model", default=None,
                     help="model dir (model.json + .ckpt) to fine-tune from, e.g. a converted checkpoint")
-    ap.add_argument("--faceid_weights", default=None,
-                    help="MobileFaceNet model dir (convert_weights.py --arch mobilefacenet); off if absent")
     ap.add_argument("--result_dir", default=os.path.join(ROOT, "runs"))
     ap.add_argument("--run_name", default=None, help="default: <dataset>_<arch>")
     ap.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
-    g = ap.add_argument_group("schedule and sizes (defaults: the published values for --arch)")
-    for flag, typ in (("iterations", int), ("batch_size", int), ("img_size", int), ("ngf", int),
-                      ("n_blocks", int), ("lr", float), ("weight_decay", float), ("seed", int),
-                      ("print_freq", int), ("save_freq", int), ("sample_freq", int),
-                      ("n_dis_global", int), ("n_dis_local", int)):
+    g = ap.add_argument_group("schedule and sizes (defaults: the published values for the model)")
+    for flag, typ in (("iterations", int), ("batch_size", int), ("img_size", int), ("lr", float),
+                      ("weight_decay", float), ("seed", int), ("print_freq", int), ("save_freq", int),
+                      ("sample_freq", int)):
         g.add_argument("--" + flag, type=typ, default=None)
-    g.add_argument("--light", default=None, type=lambda s: s.lower() in ("1", "true", "yes"),
-                   help="light generator (true/false)")
     g.add_argument("--no_decay", action="store_true", help="constant learning rate")
-    w = ap.add_argument_group("loss weights")
-    for flag in ("adv_weight", "cycle_weight", "identity_weight", "cam_weight", "faceid_weight"):
-        w.add_argument("--" + flag, type=float, default=None)
+    u = ap.add_argument_group("U-GAT-IT / photo2cartoon (--model ugatit)")
+    for flag, typ in (("ngf", int), ("n_blocks", int), ("n_dis_global", int), ("n_dis_local", int),
+                      ("adv_weight", float), ("cycle_weight", float), ("identity_weight", float),
+                      ("cam_weight", float), ("faceid_weight", float)):
+        u.add_argument("--" + flag, type=typ, default=None)
+    u.add_argument("--light", default=None, type=_bool, help="light generator (true/false)")
+    u.add_argument("--faceid_weights", default=None,
+                   help="MobileFaceNet model dir (convert_weights.py --arch mobilefacenet); off if absent")
+    c = ap.add_argument_group("CycleGAN / Pix2Pix (--model cyclegan | pix2pix; names as in the original)")
+    c.add_argument("--netG", default=None, help="resnet_9blocks | resnet_6blocks | unet_256 | unet_128")
+    c.add_argument("--netD", default=None, help="basic | n_layers | pixel")
+    c.add_argument("--norm", default=None, help="instance | batch | none")
+    c.add_argument("--gan_mode", default=None, help="lsgan | vanilla | wgangp")
+    c.add_argument("--no_dropout", default=None, type=_bool, help="true/false (cyclegan: true, pix2pix: false)")
+    c.add_argument("--direction", default=None, choices=["AtoB", "BtoA"], help="pix2pix: which half is the input")
+    for flag, typ in (("ndf", int), ("n_layers_D", int), ("n_epochs", int), ("n_epochs_decay", int),
+                      ("lambda_A", float), ("lambda_B", float), ("lambda_identity", float), ("lambda_L1", float),
+                      ("lambda_gp", float), ("pool_size", int), ("input_nc", int), ("output_nc", int)):
+        c.add_argument("--" + flag, type=typ, default=None)
+    t = ap.add_argument_group("STGAN / AttGAN (--model stgan [--arch attgan])")
+    t.add_argument("--selected_attrs", nargs="+", default=None,
+                   help="CelebA attribute names (default the 13: Bald Bangs Black_Hair ... Young)")
+    t.add_argument("--use_stu", default=None, type=_bool, help="Selective Transfer Units (true/false)")
+    for flag, typ in (("dim", int), ("enc_layers", int), ("dec_layers", int), ("shortcut_layers", int),
+                      ("inject_layers", int), ("dis_dim", int), ("dis_layers", int), ("dis_fc_dim", int),
+                      ("thres_int", float), ("lambda_att_g", float), ("lambda_att_d", float), ("lambda_rec", float),
+                      ("n_critic", int)):
+        t.add_argument("--" + flag, type=typ, default=None)
     r = ap.add_argument_group("runtime")
     r.add_argument("--mode", choices=["graph", "pynative"], default="graph")
     r.add_argument("--device_target", default="auto", help="CPU, GPU, Ascend or auto")
@@ -56,23 +96,41 @@ def build_parser():
     return ap
 
 
+class UserError(Exception):
+    pass
+
+
 def resolve_config(args, family):
-    cfg = dict(family.DEFAULTS[args.arch])
-    cfg["arch"] = args.arch
+    """The family's published defaults for --arch, overridden by the flags given. A flag that the family does
+    not use is an error, not silently ignored."""
+    arch = args.arch or family.DEFAULT_ARCH
+    if arch not in family.DEFAULTS:
+        raise UserError(f"--arch {arch} is not an arch of --model {args.model} ({', '.join(family.DEFAULTS)})")
+    cfg = dict(family.DEFAULTS[arch])
+    cfg["arch"] = arch
     explicit = {}
-    for k in list(cfg) + ["n_blocks", "light"]:
-        v = getattr(args, k, None)
-        if v is not None:
-            cfg[k] = v
-            explicit[k] = v
-    cfg.setdefault("n_blocks", 4)
-    cfg["decay_start"] = cfg["iterations"] if args.no_decay else cfg["iterations"] // 2
-    cfg.update(mode=args.mode, workers=args.workers, faceid_weights=args.faceid_weights)
+    for k, v in vars(args).items():
+        if v is None or k in RUNTIME_KEYS:
+            continue
+        if k not in cfg:
+            raise UserError(f"--{k} does not apply to --model {args.model}")
+        cfg[k] = v
+        explicit[k] = v
+    cfg.update(mode=args.mode, workers=args.workers)
+    if "faceid_weight" in cfg:
+        cfg["faceid_weights"] = args.faceid_weights
+    elif args.faceid_weights:
+        raise UserError(f"--faceid_weights does not apply to --model {args.model}")
     return cfg, explicit
 
 
-class UserError(Exception):
-    pass
+def finalize_schedule(cfg, family, n_train, no_decay):
+    if hasattr(family, "finalize_config"):
+        family.finalize_config(cfg, n_train)
+    else:
+        cfg["decay_start"] = cfg["iterations"] // 2
+    if no_decay:
+        cfg["decay_start"] = cfg["iterations"]
 
 
 def apply_pretrained(cfg, explicit, directory, family):
@@ -86,26 +144,24 @@ def apply_pretrained(cfg, explicit, directory, family):
         raise UserError(f"--pretrained_model: {e}") from None
     if meta.get("arch") != cfg["arch"]:
         raise UserError(f"--pretrained_model {path} is a {meta.get('arch')} model, but --arch is {cfg['arch']}")
-    gen = meta["networks"].get("genA2B") or meta["networks"].get("genB2A")
-    if gen:
-        for k in ("ngf", "light", "n_blocks", "img_size"):
-            if k not in gen["config"] or (k == "img_size" and gen["config"].get("light")):
-                continue
-            if k in explicit and explicit[k] != gen["config"][k]:
-                raise UserError(f"--{k} {explicit[k]} does not match the pretrained model ({k}={gen['config'][k]})")
-            cfg[k] = gen["config"][k]
+    problem = family.config_from_pretrained(cfg, explicit, meta)
+    if problem:
+        raise UserError(problem)
     return path, meta
 
 
 def load_pretrained(nets, path, meta):
-    from models import load_network
+    from models import NetworkLoadError, load_network
     loaded = []
     for name, net in nets.items():
         if name not in meta["networks"]:
             continue
         src = {p.name: p for p in load_network(path, name).get_parameters()}
         for p in net.get_parameters():
-            p.set_data(src[p.name[len(name) + 1:]].value())
+            q = src.get(p.name[len(name) + 1:])
+            if q is None or tuple(q.shape) != tuple(p.shape):
+                raise NetworkLoadError(f"{path}/{name} does not fit this configuration ({p.name})")
+            p.set_data(q.value())
         loaded.append(name)
     return loaded
 
@@ -116,18 +172,20 @@ def main(argv=None):
     from cli_common import fail
     from training.families import FAMILIES
     family = FAMILIES[args.model]
-    cfg, explicit = resolve_config(args, family)
+    try:
+        cfg, explicit = resolve_config(args, family)
+    except UserError as e:
+        return fail(str(e))
     for k in ("iterations", "batch_size", "print_freq", "save_freq", "sample_freq"):
-        if cfg[k] < 1:
+        if cfg[k] is not None and cfg[k] < 1:
             return fail(f"--{k} must be at least 1")
-    if cfg["img_size"] < 32 or cfg["img_size"] % 16:
-        return fail("--img_size must be a multiple of 16 and at least 32 (the hourglass pools 16x)")
     problem = family.check_config(cfg)
     if problem:
         return fail(problem)
     dataset_dir = args.dataset if os.path.isdir(args.dataset) else os.path.join(args.dataset_root, args.dataset)
     if not os.path.isdir(dataset_dir):
-        return fail(f"dataset not found: {dataset_dir} (expected trainA/ trainB/ testA/ testB/ inside)")
+        return fail(f"dataset not found: {dataset_dir} (expected trainA/ trainB/ testA/ testB/ inside, or train/ "
+                    f"test/ of A|B pairs for pix2pix)")
     run_dir = os.path.join(args.result_dir, args.run_name or f"{os.path.basename(os.path.normpath(dataset_dir))}_{cfg['arch']}")
 
     from training.checkpoint import CheckpointMismatch, latest_checkpoint
@@ -151,9 +209,10 @@ def main(argv=None):
         if cfg.get("faceid_weights") and not os.path.isfile(os.path.join(cfg["faceid_weights"], "model.json")):
             raise UserError(f"--faceid_weights {cfg['faceid_weights']} is not a converted MobileFaceNet dir "
                             f"(python convert_weights.py --arch mobilefacenet --src model_mobilefacenet.pth --dst DIR)")
-        factory, samples, notes = family.build_data(cfg, dataset_dir)
+        factory, samples, notes, n_train = family.build_data(cfg, dataset_dir)
     except (UserError, DataError) as e:
         return fail(str(e))
+    finalize_schedule(cfg, family, n_train, args.no_decay)
 
     from models import NetworkLoadError, runtime
     device = runtime.configure(args.mode, args.device_target, args.threads)

@@ -11,7 +11,6 @@ conversion table. Reported per workload: median and min-max of the runs, peak RS
 GFLOP/s (FLOPs counted once by torch's FlopCounterMode on the reference), and the ratio MindSpore / PyTorch.
 A large fp32 matmul (4096^3, PyTorch) gives the machine's practical ceiling. The face front end (framework-
 independent) is timed per stage. Output: a Markdown table on stdout and in OUT/latest.md, and OUT/latest.json.
-CycleGAN is not in this tree yet, so its workload is not measured.
 """
 import argparse
 import datetime
@@ -28,6 +27,10 @@ TASKS = {
     "p2c_infer_b1": "photo2cartoon generator inference, 256 px, batch 1 (light, ngf 32)",
     "p2c_infer_b4": "photo2cartoon generator inference, 256 px, batch 4",
     "ugatit_train_b1": "U-GAT-IT training iteration (photo2cartoon arch), 256 px, batch 1, all six nets (D step + G step)",
+    "cyclegan_train_b1": "CycleGAN training iteration (resnet_9blocks, basic D, instance norm, lsgan), 256 px, batch 1, "
+                         "G_A G_B D_A D_B (G step + D step)",
+    "stgan_train_b32": "STGAN training iteration (13 attributes, dim 64, 5 layers, STU), 128 px, batch 32: "
+                       "5 WGAN-GP D steps + 1 G step",
 }
 
 
@@ -100,7 +103,66 @@ def _child(side):
                 g, _ = tr.g_step(am, bm)
                 g.asnumpy()
             return run, None
+        if task == "cyclegan_train_b1":
+            a = rng.uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32)
+            bb = rng.uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32)
+            tn = cyclegan_torch_nets()
+            if side == "torch":
+                return _torch_cyclegan_step(tn, torch.from_numpy(a), torch.from_numpy(bb)), None
+            from training.families import cyclegan as fam
+            from training.engine import GANTrainer
+            from models.cyclegan import torch_key_rules
+            from tests.helpers import load_into_ms, torch_state_numpy
+            cfg = dict(fam.DEFAULTS["cyclegan"], arch="cyclegan", iterations=1000, decay_start=500, mode="graph")
+            nets = fam.build_nets(cfg)
+            for name, net in nets.items():
+                sd = {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}
+                load_into_ms(net, sd, torch_key_rules("instance"))
+            tr = GANTrainer(fam, cfg, "/tmp/bench_run_unused", nets, None)
+            for n in nets.values():
+                n.set_train(True)
+            inputs = (ms.Tensor(a), ms.Tensor(bb), ms.Tensor(np.full((1, 2), 0.5, np.float32)))
+
+            def run():
+                tr.iteration_step([inputs])[2].asnumpy()
+            return run, None
+        if task == "stgan_train_b32":
+            from tests.torch_refs.stgan_ref import STGANDiscriminatorRef, STGANGeneratorRef
+            x = rng.uniform(-1, 1, (32, 3, 128, 128)).astype(np.float32)
+            a = rng.integers(0, 2, (32, 13)).astype(np.float32)
+            b = a[rng.permutation(32)]
+            alpha = rng.random(32).astype(np.float32)
+            tn = {"G": randomize_torch(STGANGeneratorRef(), 0), "D": randomize_torch(STGANDiscriminatorRef(), 1)}
+            if side == "torch":
+                return _torch_stgan_step(tn, *(torch.from_numpy(v) for v in (x, a, b, alpha))), None
+            from training.families import stgan as fam
+            from training.engine import GANTrainer
+            from models.cyclegan import batchnorm_prefixes, torch_key_rules
+            from tests.helpers import load_into_ms, torch_state_numpy
+            cfg = dict(fam.DEFAULTS["stgan"], arch="stgan", iterations=1000, decay_start=500, mode="graph")
+            nets = fam.build_nets(cfg)
+            for name, net in nets.items():
+                sd = {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}
+                prefixes = [f"{name}.{p}" for p in batchnorm_prefixes(net)]
+                load_into_ms(net, sd, torch_key_rules("batch", prefixes))
+            tr = GANTrainer(fam, cfg, "/tmp/bench_run_unused", nets, None)
+            for n in nets.values():
+                n.set_train(True)
+            inputs = tuple(ms.Tensor(v) for v in (x, a, b, alpha))
+
+            def run():
+                tr.iteration_step([inputs] * 5)[2].asnumpy()
+            return run, None
         raise ValueError(task)
+
+    def cyclegan_torch_nets(seed=0):
+        from tests.torch_refs.cyclegan_ref import NLayerDiscriminatorRef, ResnetGeneratorRef
+        nets = {"G_A": ResnetGeneratorRef(ngf=64, n_blocks=9), "G_B": ResnetGeneratorRef(ngf=64, n_blocks=9),
+                "D_A": NLayerDiscriminatorRef(ndf=64, norm="instance"),
+                "D_B": NLayerDiscriminatorRef(ndf=64, norm="instance")}
+        for i, n in enumerate(nets.values()):
+            randomize_torch(n, seed + i)
+        return nets
 
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -113,8 +175,18 @@ def _child(side):
                 with FlopCounterMode(display=False) as fc, torch.no_grad():
                     ref(*args)
                 flops = fc.get_total_flops()
+            elif task.startswith("stgan"):
+                from tests.torch_refs.stgan_ref import STGANDiscriminatorRef, STGANGeneratorRef
+                a = (torch.rand(32, 13) > 0.5).float()
+                run = _torch_stgan_step({"G": STGANGeneratorRef(), "D": STGANDiscriminatorRef()},
+                                        torch.randn(32, 3, 128, 128), a, a.flip(0), torch.rand(32))
+                with FlopCounterMode(display=False) as fc:
+                    run()
+                flops = fc.get_total_flops()
             else:
-                run = _torch_train_step(torch_nets(), torch.randn(1, 3, 256, 256), torch.randn(1, 3, 256, 256))
+                step = _torch_cyclegan_step if task.startswith("cyclegan") else _torch_train_step
+                nets = cyclegan_torch_nets() if task.startswith("cyclegan") else torch_nets()
+                run = step(nets, torch.randn(1, 3, 256, 256), torch.randn(1, 3, 256, 256))
                 with FlopCounterMode(display=False) as fc:
                     run()
                 flops = fc.get_total_flops()
@@ -196,10 +268,83 @@ def _torch_train_step(nets, a, b):
     return step
 
 
+def _torch_cyclegan_step(nets, a, b):
+    """The original's CycleGAN iteration: G step (adv lsgan + cycle 10 + identity 0.5 x 10, D frozen), then the
+    D step on the same fakes, each D loss x 0.5 (the pool returns the newest fake while it fills)."""
+    import itertools
+    import torch
+    import torch.nn.functional as F
+    gA, gB, dA, dB = nets["G_A"], nets["G_B"], nets["D_A"], nets["D_B"]
+    g_opt = torch.optim.Adam(itertools.chain(gA.parameters(), gB.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(itertools.chain(dA.parameters(), dB.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    for n in nets.values():
+        n.train()
+    mse = lambda x, t: F.mse_loss(x, torch.full_like(x, t))  # noqa: E731
+
+    def step():
+        fake_b, fake_a = gA(a), gB(b)
+        rec_a, rec_b = gB(fake_b), gA(fake_a)
+        idt_a, idt_b = gA(b), gB(a)
+        for p in itertools.chain(dA.parameters(), dB.parameters()):
+            p.requires_grad_(False)
+        g_opt.zero_grad()
+        g = (mse(dA(fake_b), 1) + mse(dB(fake_a), 1) + 10 * F.l1_loss(rec_a, a) + 10 * F.l1_loss(rec_b, b)
+             + 5 * F.l1_loss(idt_a, b) + 5 * F.l1_loss(idt_b, a))
+        g.backward()
+        g_opt.step()
+        for p in itertools.chain(dA.parameters(), dB.parameters()):
+            p.requires_grad_(True)
+        d_opt.zero_grad()
+        d = (0.5 * (mse(dA(b), 1) + mse(dA(fake_b.detach()), 0))
+             + 0.5 * (mse(dB(a), 1) + mse(dB(fake_a.detach()), 0)))
+        d.backward()
+        d_opt.step()
+        return g.item()
+    return step
+
+
+def _torch_stgan_step(nets, x, a, b, alpha, n_critic=5):
+    """One STGAN iteration as the engine runs it: 5 x (fake without grad, WGAN-GP D step with attribute BCE),
+    then the G step (adversarial, attribute BCE x 10, reconstruction L1 x 100)."""
+    import torch
+    import torch.nn.functional as F
+    G, D = nets["G"], nets["D"]
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    G.train()
+    D.train()
+    diff = (b * 2 - 1) * 0.5 - (a * 2 - 1) * 0.5
+    zero = torch.zeros_like(diff)
+
+    def step():
+        for _ in range(n_critic):
+            with torch.no_grad():
+                fake = G(x, diff)
+            d_opt.zero_grad()
+            adv_r, att_r = D(x)
+            adv_f, _ = D(fake)
+            al = alpha.view(-1, 1, 1, 1)
+            x_hat = (al * x + (1 - al) * fake).requires_grad_(True)
+            out = D(x_hat)[0]
+            g = torch.autograd.grad(out, x_hat, torch.ones_like(out), create_graph=True)[0]
+            gp = ((g.flatten(1).norm(2, dim=1) + 1e-16 - 1) ** 2).mean()
+            d = adv_f.mean() - adv_r.mean() + 10 * gp + F.binary_cross_entropy_with_logits(att_r, a)
+            d.backward()
+            d_opt.step()
+        g_opt.zero_grad()
+        fake = G(x, diff)
+        rec = G(x, zero)
+        adv, att = D(fake)
+        loss = -adv.mean() + 10 * F.binary_cross_entropy_with_logits(att, b) + 100 * F.l1_loss(rec, x)
+        loss.backward()
+        g_opt.step()
+        return loss.item()
+    return step
+
+
 # ------------------------------------------------------------------------------------------------ parent
 def _front_end_stages(repeat):
     sys.path.insert(0, ROOT)
-    import numpy as np
     from preprocess.align import crop, rotate
     from preprocess.imageio import read_rgb
     from preprocess.pipeline import FacePipeline

@@ -1,5 +1,5 @@
 """MindSpore networks for face-image GANs. Importing this package imports MindSpore, never torch/TF/dlib."""
 from . import runtime  # noqa: F401  (must run before any MindSpore op)
 from .registry import create_model, get_model_class, list_models, register_model  # noqa: F401
-from . import cyclegan, mobilefacenet, ugatit  # noqa: F401  (register their networks)
+from . import cyclegan, mobilefacenet, stgan, ugatit  # noqa: F401  (register their networks)
 from .store import load_network, read_model_json, NetworkLoadError  # noqa: F401

@@ -10,7 +10,6 @@ Norm: `instance` (affine off, no running statistics), `batch` (affine, running s
 As published, convolutions next to a norm carry a bias only with instance norm (or none: no bias).
 Initialisation: normal(0, 0.02) for conv weights, normal(1, 0.02) for BatchNorm scales, zero biases.
 """
-import mindspore as ms
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 

@@ -35,18 +35,26 @@ def _unbiased_scale(n):
 
 
 class InstanceNorm2d(nn.Cell):
-    """PyTorch `nn.InstanceNorm2d(C)` (affine=False, track_running_stats=False), which MindSpore lacks on CPU."""
+    """PyTorch `nn.InstanceNorm2d(C, affine=...)` without running stats, which MindSpore lacks on CPU.
+    With affine, the per-channel scale and shift are `weight` and `bias`, as in PyTorch."""
 
-    def __init__(self, num_features, eps=1e-5):
+    def __init__(self, num_features, eps=1e-5, affine=False):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(Tensor(np.ones((num_features,), np.float32)), name="weight")
+            self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
         mean = x.mean(axis=(2, 3), keep_dims=True)
         xc = x - mean
         var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
-        return xc * ops.rsqrt(var + self.eps)
+        out = xc * ops.rsqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        return out
 
 
 def _lin_mix(x, rho, eps):

@@ -1,7 +1,9 @@
 """Shared test helpers: random non-trivial weights for torch references, torch -> MindSpore copies."""
+import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -76,6 +78,31 @@ def run_cli(args, timeout=900, cwd=ROOT, env_extra=None):
                           timeout=timeout, env=env)
 
 
+def run_history(run_dir):
+    """The loss history stored with a run's latest checkpoint: [iteration, d_loss, g_loss, terms]."""
+    with open(os.path.join(run_dir, "checkpoints", "latest.json")) as f:
+        name = json.load(f)["checkpoint"]
+    with open(os.path.join(run_dir, "checkpoints", name[:-5] + ".json")) as f:
+        return json.load(f)["history"]
+
+
+def wait_for_checkpoint(run_dir, iteration, proc, timeout=300):
+    pointer = os.path.join(run_dir, "checkpoints", "latest.json")
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            return False
+        if os.path.exists(pointer):
+            try:
+                with open(pointer) as f:
+                    if json.load(f)["iteration"] >= iteration:
+                        return True
+            except ValueError:
+                pass
+        time.sleep(0.2)
+    return False
+
+
 def make_digit_domains(root, size=32, n_train=300, n_test=40, seed=0):
     """An offline toy domain pair from sklearn's digits: A = red digits on black, B = green digits on black,
     upscaled to `size`. Train A and B use disjoint digit images (unpaired). The known mapping A->B moves the
@@ -104,3 +131,90 @@ def make_digit_domains(root, size=32, n_train=300, n_test=40, seed=0):
         for k, im in enumerate(items):
             Image.fromarray(im).save(os.path.join(root, name, f"{k:04d}.png"))
     return np.stack(split["testA"]), np.stack([green(g) for g in test])
+
+
+def make_digit_pairs(root, size=32, n_train=200, n_test=16, seed=0):
+    """Paired toy data for pix2pix from the same digits: A = red digit, B = the same digit in green, saved side
+    by side (A|B) in train/ and test/, as the original's aligned datasets. Returns (test A, test B) uint8."""
+    import tempfile
+
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as tmp:
+        test_a, test_b = make_digit_domains(tmp, size, n_train, n_test, seed)
+        train_a = [np.asarray(Image.open(os.path.join(tmp, "trainA", f))) for f in sorted(os.listdir(os.path.join(tmp, "trainA")))]
+    green = [np.dstack([np.zeros_like(a[:, :, 0]), a[:, :, 0], np.zeros_like(a[:, :, 0])]) for a in train_a]
+    for split, a_list, b_list in (("train", train_a, green), ("test", list(test_a), list(test_b))):
+        os.makedirs(os.path.join(root, split), exist_ok=True)
+        for k, (a, b) in enumerate(zip(a_list, b_list)):
+            Image.fromarray(np.concatenate([a, b], 1)).save(os.path.join(root, split, f"{k:04d}.png"))
+    return test_a, test_b
+
+
+DIGIT_ATTRS = ("Inverted", "Dim", "Red")
+
+
+def render_digit(gray, attrs):
+    """A toy 'face' with attributes: gray (HxW uint8 digit), attrs (Inverted, Dim, Red) in {0, 1}: Inverted
+    swaps ink and paper, Dim scales the brightness to 45 %, Red tints the light parts."""
+    g = gray.astype(np.float32) / 255.0
+    if attrs[0]:
+        g = 1.0 - g
+    if attrs[1]:
+        g = g * 0.45
+    colour = np.array([1.0, 0.15, 0.15]) if attrs[2] else np.array([1.0, 1.0, 1.0])
+    return np.clip(g[:, :, None] * colour * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def digit_grays(size=32, seed=0):
+    import cv2
+    from sklearn.datasets import load_digits
+    digits = load_digits().images
+    order = np.random.default_rng(seed).permutation(len(digits))
+    return [np.clip(cv2.resize((d / 16.0 * 255).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC),
+                    0, 255).astype(np.uint8) for d in digits[order]]
+
+
+def make_digit_attributes(root, size=32, n_train=600, n_test=24, seed=0):
+    """An offline attribute-editing toy in CelebA's format: root/list_attr_celeba.txt (count, names, `name 1 -1
+    ...`), root/list_eval_partition.txt and root/img_align_celeba/*.png; each digit gets random Inverted /
+    Dim / Red attributes. Returns (test grays, test attrs (n, 3) 0/1)."""
+    from PIL import Image
+    grays = digit_grays(size, seed)
+    rng = np.random.default_rng(seed + 1)
+    n = n_train + n_test
+    attrs = rng.integers(0, 2, (n, len(DIGIT_ATTRS)))
+    img_dir = os.path.join(root, "img_align_celeba")
+    os.makedirs(img_dir, exist_ok=True)
+    lines, parts = [str(n), " ".join(DIGIT_ATTRS)], []
+    for k in range(n):
+        name = f"{k:06d}.png"
+        Image.fromarray(render_digit(grays[k], attrs[k])).save(os.path.join(img_dir, name))
+        lines.append(name + " " + " ".join("1" if v else "-1" for v in attrs[k]))
+        parts.append(f"{name} {0 if k < n_train else 2}")
+    with open(os.path.join(root, "list_attr_celeba.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(root, "list_eval_partition.txt"), "w") as f:
+        f.write("\n".join(parts) + "\n")
+    return grays[n_train:n], attrs[n_train:]
+
+
+def digit_attribute_classifier(size=32, seed=0):
+    """A small MLP per attribute, trained on ground-truth renders of digits the toy set does not use (the last
+    500 of the shuffled digits, each drawn with 4 random attribute sets): predict(images uint8 NxHxWx3) ->
+    N x 3 0/1."""
+    from sklearn.neural_network import MLPClassifier
+    grays = digit_grays(size, seed)[-500:] * 4
+    rng = np.random.default_rng(seed + 2)
+    attrs = rng.integers(0, 2, (len(grays), len(DIGIT_ATTRS)))
+    x = np.stack([render_digit(g, a) for g, a in zip(grays, attrs)])
+
+    def features(images):
+        small = images.reshape(len(images), size // 2, 2, size // 2, 2, 3).mean((2, 4))
+        return small.reshape(len(images), -1).astype(np.float64) / 255.0
+    models = [MLPClassifier((64,), max_iter=400, random_state=seed).fit(features(x), attrs[:, k])
+              for k in range(len(DIGIT_ATTRS))]
+
+    def predict(images):
+        f = features(images)
+        return np.stack([m.predict(f) for m in models], 1)
+    return predict

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import ROOT, make_digit_domains, run_cli
+from tests.helpers import ROOT, make_digit_domains, run_cli, run_history as _history, wait_for_checkpoint as _wait_for_checkpoint
 
 TINY = ["--arch", "ugatit", "--ngf", "8", "--n_blocks", "2", "--img_size", "32", "--n_dis_global", "5",
         "--n_dis_local", "4", "-q"]
@@ -22,13 +22,6 @@ def digits(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     test_a, test_b_true = make_digit_domains(str(root / "digits"), size=32)
     return root / "digits", test_a, test_b_true
-
-
-def _history(run_dir):
-    with open(os.path.join(run_dir, "checkpoints", "latest.json")) as f:
-        name = json.load(f)["checkpoint"]
-    with open(os.path.join(run_dir, "checkpoints", name[:-5] + ".json")) as f:
-        return json.load(f)["history"]
 
 
 def _score(net, test_a, test_b_true):
@@ -88,23 +81,6 @@ def _assert_clamped(model_dir):
     v = np.concatenate(vals)
     assert v.min() >= 0.0 and v.max() <= 1.0
     assert np.isclose(v, 0.0).any() or np.isclose(v, 1.0).any()
-
-
-def _wait_for_checkpoint(run_dir, iteration, proc, timeout=300):
-    pointer = os.path.join(run_dir, "checkpoints", "latest.json")
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            return False
-        if os.path.exists(pointer):
-            try:
-                with open(pointer) as f:
-                    if json.load(f)["iteration"] >= iteration:
-                        return True
-            except ValueError:
-                pass
-        time.sleep(0.2)
-    return False
 
 
 def test_sigkill_then_resume_matches_uninterrupted(digits, tmp_path):

@@ -3,13 +3,16 @@
 RUN/checkpoints/iter_0001000.ckpt   every network parameter (names `genA2B.<param>`), and both optimisers'
                                     state (`G_optim/moment1.<param>`, `.../global_step`, beta powers)
 RUN/checkpoints/iter_0001000.json   iteration, seed, resolved config, loss history
-RUN/checkpoints/latest.json         points at the newest complete pair (written last)
+RUN/checkpoints/iter_0001000.extra.npz  host-side training state, if the family has any (e.g. an image pool)
+RUN/checkpoints/latest.json         points at the newest complete set (written last)
 Each file goes to a temporary name first and is renamed into place, so a kill at any moment leaves the
 previous checkpoint intact and `latest.json` pointing at a complete one. The newest KEEP are kept.
 """
 import json
 import os
 import tempfile
+
+import numpy as np
 
 import mindspore as ms
 from mindspore import nn
@@ -48,7 +51,10 @@ def _atomic(path, write):
         raise
 
 
-def save_training_state(run_dir, cells, meta):
+EXTRA = ".extra.npz"
+
+
+def save_training_state(run_dir, cells, meta, extra=None):
     folder = os.path.join(run_dir, "checkpoints")
     os.makedirs(folder, exist_ok=True)
     stem = f"iter_{int(meta['iteration']):07d}"
@@ -59,15 +65,29 @@ def save_training_state(run_dir, cells, meta):
 
     def dump(obj):
         return lambda t: open(t, "w", encoding="utf-8").write(json.dumps(obj, indent=1, sort_keys=True))
+    if extra is not None:
+        def write_npz(t):
+            with open(t, "wb") as f:
+                np.savez(f, **extra)
+        _atomic(os.path.join(folder, stem + EXTRA), write_npz)
     _atomic(os.path.join(folder, stem + ".json"), dump(meta))
     _atomic(os.path.join(folder, "latest.json"), dump({"checkpoint": stem + ".ckpt", "iteration": meta["iteration"]}))
     olds = sorted(f for f in os.listdir(folder) if f.startswith("iter_") and f.endswith(".ckpt"))[:-KEEP]
     for f in olds:
-        for ext in (".ckpt", ".json"):
+        for ext in (".ckpt", ".json", EXTRA):
             p = os.path.join(folder, f[:-5] + ext)
             if os.path.exists(p):
                 os.unlink(p)
     return ckpt
+
+
+def load_extra_state(ckpt):
+    """The host-side state saved with `ckpt` (name -> array); {} if there is none."""
+    path = ckpt[:-5] + EXTRA
+    if not os.path.isfile(path):
+        return {}
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
 
 
 def latest_checkpoint(run_dir):

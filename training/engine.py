@@ -2,7 +2,12 @@
 
 A family (training/families/*.py) supplies: its networks, a generator loss Cell and a discriminator loss
 Cell (each returning `(loss, tuple_of_named_terms)`), the order of the two steps, the parameters to clamp to
-[0, 1] after the generator step, a sample-grid function and its default config. The engine owns everything else, once:
+[0, 1] after the generator step, a sample-grid function and its default config. How the D step gets the
+generated images: either a forward Cell (`make_losses` third item) run before it, or, with `G_FEEDS_D = k`,
+the last k outputs of the generator loss (the fakes of the G step itself, as CycleGAN does), optionally
+passed through a host-side feed such as an image pool (`make_d_feed`, whose state is checkpointed).
+`D_STEPS` (default 1) discriminator steps per generator step, each on its own batch (WGAN-GP critics).
+The engine owns everything else, once:
 - the two steps, each a `value_and_grad` over the loss Cell, jitted (`ms.jit`) in GRAPH_MODE;
 - Adam with the family's lr/betas/weight decay, and the lr schedule (constant, then linear decay to 0);
 - logging every print_freq (iteration, elapsed, d_loss, g_loss, named terms) and a tqdm bar with ETA;
@@ -22,7 +27,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from .checkpoint import latest_checkpoint, load_training_state, save_training_state
+from .checkpoint import latest_checkpoint, load_extra_state, load_training_state, save_training_state
+from .losses import as_function
 
 
 class LinearDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
@@ -40,6 +46,22 @@ class LinearDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
         return self.base * (1.0 - frac)
 
 
+class StepDropLR(nn.learning_rate_schedule.LearningRateSchedule):
+    """`base` until `decay_start`, then `base * factor` (STGAN/AttGAN: a tenth halfway)."""
+
+    def __init__(self, base, decay_start, factor=0.1):
+        super().__init__()
+        self.base, self.decay_start, self.factor = float(base), float(decay_start), float(factor)
+
+    def construct(self, global_step):
+        late = (global_step.astype(ms.float32) >= self.decay_start).astype(ms.float32)
+        return self.base * (1.0 - late * (1.0 - self.factor))
+
+
+SCHEDULES = {"linear": lambda cfg: LinearDecayLR(cfg["lr"], cfg["decay_start"], cfg["iterations"]),
+             "step": lambda cfg: StepDropLR(cfg["lr"], cfg["decay_start"])}
+
+
 def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
     """One optimisation step of `optimizer`'s parameters on `loss_cell`: returns (loss, terms).
 
@@ -47,7 +69,8 @@ def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
     not be changed from Python with `set_data` once a step is compiled: the compiled graph keeps using its
     own buffer, so such a change is silently lost and the host copy goes stale.)
     """
-    grad_fn = ms.value_and_grad(loss_cell, None, optimizer.parameters, has_aux=True)
+    # a plain function, not the Cell: lets a loss take gradients itself (WGAN-GP) in GRAPH_MODE (losses.py)
+    grad_fn = ms.value_and_grad(as_function(loss_cell), None, optimizer.parameters, has_aux=True)
     clamp01 = tuple(clamp01)
 
     def train_step(*inputs):
@@ -70,7 +93,8 @@ class GANTrainer:
         family: the family module/object; cfg: resolved config dict (lr, beta1, beta2, weight_decay,
         iterations, decay_start, batch_size, print_freq, save_freq, sample_freq, seed, mode, ...);
         nets: dict name -> Cell (already built, weights loaded if fine-tuning);
-        data_factory(start_iter) -> iterator of input tuples for iterations start_iter..iterations-1.
+        data_factory(start_iter) -> iterator of input tuples for iterations start_iter..iterations-1 (D_STEPS
+        tuples per iteration).
         """
         self.family, self.cfg, self.run_dir, self.nets = family, cfg, run_dir, nets
         self.data_factory, self.sample_inputs, self.log = data_factory, sample_inputs, log
@@ -78,25 +102,52 @@ class GANTrainer:
         jit = cfg.get("mode", "graph") == "graph"
         g_params = [p for n in family.G_NETS for p in nets[n].trainable_params()]
         d_params = [p for n in family.D_NETS for p in nets[n].trainable_params()]
-        sched = lambda: LinearDecayLR(cfg["lr"], cfg["decay_start"], cfg["iterations"])  # noqa: E731
-        self.g_opt = nn.Adam(g_params, learning_rate=sched(), beta1=cfg["beta1"], beta2=cfg["beta2"],
+        self.d_steps = int(cfg.get("n_critic", getattr(family, "D_STEPS", 1)))
+        schedule = SCHEDULES[cfg.get("lr_schedule", "linear")]
+        # each optimiser's position is its own step count: D takes d_steps steps per iteration
+        d_cfg = dict(cfg, decay_start=cfg["decay_start"] * self.d_steps, iterations=cfg["iterations"] * self.d_steps)
+        self.g_opt = nn.Adam(g_params, learning_rate=schedule(cfg), beta1=cfg["beta1"], beta2=cfg["beta2"],
                              weight_decay=cfg["weight_decay"])
-        self.d_opt = nn.Adam(d_params, learning_rate=sched(), beta1=cfg["beta1"], beta2=cfg["beta2"],
+        self.d_opt = nn.Adam(d_params, learning_rate=schedule(d_cfg), beta1=cfg["beta1"], beta2=cfg["beta2"],
                              weight_decay=cfg["weight_decay"])
         # d_inputs: a forward Cell whose outputs are appended to the D step's inputs (e.g. the fakes)
         self.g_loss, self.d_loss, self.d_inputs = family.make_losses(nets, cfg)
         self._d_inputs = ms.jit(self.d_inputs.construct) if (jit and self.d_inputs is not None) else self.d_inputs
         self.g_step = make_train_step(self.g_loss, self.g_opt, jit, family.clamp01_params(nets))
         self.d_step = make_train_step(self.d_loss, self.d_opt, jit)
+        self.n_g_terms = len(family.G_TERMS)
+        self.feeds_d = getattr(family, "G_FEEDS_D", 0)
+        self.d_feed = family.make_d_feed(cfg) if hasattr(family, "make_d_feed") else None
         self.history = []   # (iteration, d_loss, g_loss, {term: value})
         self._stop = False
 
-    def discriminator_step(self, inputs):
-        extra = ()
-        if self._d_inputs is not None:
+    def discriminator_step(self, inputs, fed=()):
+        extra = tuple(fed)
+        if not extra and self._d_inputs is not None:
             extra = self._d_inputs(*inputs)
             extra = tuple(extra) if isinstance(extra, (tuple, list)) else (extra,)
+        if self.d_feed is not None:
+            extra = self.d_feed(self.iteration, extra)
         return self.d_step(*inputs, *extra)
+
+    def generator_step(self, inputs):
+        """(loss, named terms, images fed to the D step)."""
+        loss, aux = self.g_step(*inputs)
+        return loss, aux[:self.n_g_terms], aux[self.n_g_terms:self.n_g_terms + self.feeds_d]
+
+    def iteration_step(self, batches):
+        """One iteration: D_STEPS discriminator steps (each on its own batch) and one generator step.
+        `batches`: a list of D_STEPS input tuples; the generator uses the last."""
+        d_loss = d_terms = None
+        if self.family.D_FIRST:
+            for inputs in batches:
+                d_loss, d_terms = self.discriminator_step(inputs)
+            g_loss, g_terms, _ = self.generator_step(batches[-1])
+        else:
+            g_loss, g_terms, fed = self.generator_step(batches[-1])
+            for inputs in batches:
+                d_loss, d_terms = self.discriminator_step(inputs, fed if inputs is batches[-1] else ())
+        return d_loss, d_terms, g_loss, g_terms
 
     # ------------------------------------------------------------------ state
     def state_cells(self):
@@ -108,7 +159,8 @@ class GANTrainer:
     def save(self):
         meta = {"iteration": self.iteration, "seed": self.cfg["seed"], "family": self.family.NAME,
                 "config": self.cfg, "history": self.history[-5000:]}
-        path = save_training_state(self.run_dir, self.state_cells(), meta)
+        extra = self.d_feed.state() if self.d_feed is not None else None
+        path = save_training_state(self.run_dir, self.state_cells(), meta, extra)
         self.family.export(self.nets, self.cfg, os.path.join(self.run_dir, "model"))
         return path
 
@@ -117,6 +169,8 @@ class GANTrainer:
         if path is None:
             return False
         meta = load_training_state(path, self.state_cells())
+        if self.d_feed is not None:
+            self.d_feed.load_state(load_extra_state(path))
         self.iteration = int(meta["iteration"])
         self.history = [tuple(h) for h in meta.get("history", [])]
         return True
@@ -133,6 +187,7 @@ class GANTrainer:
             n.set_train(True)
         total, start = cfg["iterations"], self.iteration
         batches = self.data_factory(start) if start < total else iter(())
+        pending = []
         sigs = (signal.SIGINT, signal.SIGTERM)
         old = {s: signal.signal(s, self._on_signal) for s in sigs}
         bar = tqdm(total=total, initial=start, desc=self.family.NAME, unit="it", disable=not progress,
@@ -149,13 +204,11 @@ class GANTrainer:
                             signal.signal(s, self._on_signal)
                     if self._stop:
                         raise Interrupted()
-                    inputs = tuple(ms.Tensor(b) for b in batch)
-                    if self.family.D_FIRST:
-                        d_loss, d_terms = self.discriminator_step(inputs)
-                        g_loss, g_terms = self.g_step(*inputs)
-                    else:
-                        g_loss, g_terms = self.g_step(*inputs)
-                        d_loss, d_terms = self.discriminator_step(inputs)
+                    pending.append(tuple(ms.Tensor(b) for b in batch))
+                    if len(pending) < self.d_steps:
+                        continue
+                    d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
+                    pending = []
                     self.iteration += 1
                     it = self.iteration
                     bar.update(1)
@@ -198,7 +251,7 @@ class GANTrainer:
         from preprocess.imageio import write_image_atomic
         for n in self.nets.values():
             n.set_train(False)
-        grid = self.family.sample_grid(self.nets, self.sample_inputs)
+        grid = self.family.sample_grid(self.nets, self.sample_inputs, self.cfg)
         for n in self.nets.values():
             n.set_train(True)
         write_image_atomic(os.path.join(self.run_dir, "samples", f"{self.iteration:07d}.png"), grid)

@@ -6,7 +6,6 @@ identity -> 0); photo2cartoon adds a face-ID term (1 - cosine similarity of Mobi
 The discriminators are updated first, then the generators; rho and w are clamped to [0, 1] after each
 generator step.
 """
-import os
 
 import cv2
 import numpy as np
@@ -14,10 +13,11 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from models import create_model
-from models.store import write_model_dir
+from training.losses import bce_logits as _bce_logits, l1 as _l1, mse as _mse
+from .common import adopt_pretrained, build_named_nets, export_model_dir, to_img as _to_img, unpaired_data
 
 NAME = "ugatit"
+DEFAULT_ARCH = "photo2cartoon"
 G_NETS = ("genA2B", "genB2A")
 D_NETS = ("disGA", "disGB", "disLA", "disLB")
 D_FIRST = True
@@ -28,7 +28,7 @@ COMMON = dict(lr=1e-4, beta1=0.5, beta2=0.999, weight_decay=1e-4, batch_size=1, 
               print_freq=1000, save_freq=10000, sample_freq=1000, seed=0, img_size=256, adv_weight=1.0,
               identity_weight=10.0, cam_weight=1000.0, n_dis_global=7, n_dis_local=5)
 DEFAULTS = {
-    "photo2cartoon": dict(COMMON, ngf=32, light=True, cycle_weight=50.0, faceid_weight=1.0),
+    "photo2cartoon": dict(COMMON, ngf=32, light=True, n_blocks=4, cycle_weight=50.0, faceid_weight=1.0),
     "ugatit": dict(COMMON, ngf=64, light=True, n_blocks=4, cycle_weight=10.0, faceid_weight=0.0),
 }
 # config keys that shape the networks: a resume or fine-tune must agree on these
@@ -38,6 +38,8 @@ NET_KEYS = ("arch", "ngf", "light", "n_blocks", "img_size", "n_dis_global", "n_d
 def check_config(cfg):
     """A one-line problem with the config, or None. The discriminators' reflection pads need at least
     3 pixels left after their n_layers - 2 stride-2 convolutions."""
+    if cfg["img_size"] < 32 or cfg["img_size"] % 16:
+        return "--img_size must be a multiple of 16 and at least 32 (the hourglass pools 16x)"
     for key in ("n_dis_global", "n_dis_local"):
         n = cfg[key]
         if n < 3:
@@ -47,6 +49,16 @@ def check_config(cfg):
             return (f"--img_size {cfg['img_size']} is too small for a discriminator with {key}={n} "
                     f"(needs >= {need}); lower --{key}")
     return None
+
+
+def config_from_pretrained(cfg, explicit, meta):
+    """Adopt the generator options of a converted/trained model dir; a conflicting explicit flag is an error."""
+    gen = meta["networks"].get("genA2B") or meta["networks"].get("genB2A")
+    found = {}
+    if gen:
+        found = {k: gen["config"][k] for k in ("ngf", "light", "n_blocks", "img_size")
+                 if k in gen["config"] and not (k == "img_size" and gen["config"].get("light"))}
+    return adopt_pretrained(cfg, explicit, found)
 
 
 def net_configs(cfg):
@@ -61,25 +73,7 @@ def net_configs(cfg):
 
 
 def build_nets(cfg):
-    nets = {}
-    for name, (model, kw) in net_configs(cfg).items():
-        net = create_model(model, **kw)
-        for p in net.get_parameters():      # unique names across the six nets (optimiser state needs them)
-            p.name = f"{name}.{p.name}"
-        nets[name] = net
-    return nets
-
-
-def _mse(x, target):
-    return ((x - target) ** 2).mean()
-
-
-def _bce_logits(x, target):
-    return (ops.maximum(x, 0.0) - x * target + ops.log(1.0 + ops.exp(-ops.abs(x)))).mean()
-
-
-def _l1(a, b):
-    return ops.abs(a - b).mean()
+    return build_named_nets(net_configs(cfg))
 
 
 class GeneratorLoss(nn.Cell):
@@ -164,26 +158,8 @@ def make_losses(nets, cfg):
 
 
 def build_data(cfg, dataset_dir):
-    """(data_factory, sample inputs, notes) for dataset_dir/{trainA,trainB,testA,testB}."""
-    from training.data import domain_files, fixed_batch, unpaired_batches
-    files_a, bad_a = domain_files(dataset_dir, "trainA")
-    files_b, bad_b = domain_files(dataset_dir, "trainB")
-    notes = [f"trainA: {len(files_a)} images, trainB: {len(files_b)} images"
-             + (f" ({bad_a + bad_b} unreadable skipped)" if bad_a + bad_b else "")]
-    sample_files = []
-    for split, fallback in (("testA", files_a), ("testB", files_b)):
-        try:
-            files, _ = domain_files(dataset_dir, split)
-        except Exception:
-            files = fallback
-        sample_files.append(files)
-    k = min(4, len(sample_files[0]), len(sample_files[1]))
-    samples = (fixed_batch(sample_files[0], cfg["img_size"], k), fixed_batch(sample_files[1], cfg["img_size"], k))
-
-    def factory(start_iter):
-        return unpaired_batches(files_a, files_b, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
-                                cfg["iterations"], cfg.get("workers", 2))
-    return factory, samples, notes
+    """dataset_dir/{trainA,trainB,testA,testB} (see common.unpaired_data)."""
+    return unpaired_data(cfg, dataset_dir)
 
 
 def clamp01_params(nets):
@@ -196,10 +172,6 @@ def clamp01_params(nets):
 # --------------------------------------------------------------------------------------- outputs
 
 
-def _to_img(x):
-    return np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-
-
 def _heat(cam, size):
     cam = cam[0]
     cam = cam - cam.min()
@@ -208,7 +180,7 @@ def _heat(cam, size):
     return cv2.applyColorMap(cam, cv2.COLORMAP_JET)[:, :, ::-1]
 
 
-def sample_grid(nets, inputs):
+def sample_grid(nets, inputs, cfg=None):
     """Columns = samples; rows: A, CAM heatmap (A->B), fake B, cycle A | B, heatmap (B->A), fake A, cycle B."""
     real_a, real_b = (ms.Tensor(x) for x in inputs)
     cols = []
@@ -224,10 +196,5 @@ def sample_grid(nets, inputs):
 
 def export(nets, cfg, directory, label=None):
     """Write an inference model directory (model.json + one .ckpt per net), loadable by models.load_network."""
-    meta = {"format": 1, "arch": cfg["arch"], "label": label or f"trained {cfg['arch']}",
-            "networks": {n: {"model": m, "config": kw} for n, (m, kw) in net_configs(cfg).items()},
-            "source": {"trained": True, "config": {k: cfg[k] for k in NET_KEYS if k in cfg}}}
-    tensors = {}
-    for name, net in nets.items():
-        tensors[name] = {p.name[len(name) + 1:]: p.asnumpy() for p in net.get_parameters()}
-    write_model_dir(directory, meta, tensors, overwrite=True)
+    export_model_dir(nets, net_configs(cfg), cfg["arch"], directory, label or f"trained {cfg['arch']}",
+                     {k: cfg[k] for k in NET_KEYS if k in cfg})

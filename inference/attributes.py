@@ -1,0 +1,90 @@
+"""STGAN / AttGAN attribute editing on photos: "make me bald", with an intensity slider.
+
+    e = AttributeEditor("runs/celeba_stgan/model")
+    present = e.parse_attrs("Male Young")                 # what the photo shows now (the user says so)
+    out = e.edit(face_rgb, present, ["Bald"], [1.0])      # rows: edits, columns: intensities
+    strip = e.edit(face_rgb, present, ["Bald"], np.linspace(-1, 1, 10), with_input=True)
+
+An edit toggles the attribute (on if absent, off if present, with CelebA's conflicts applied: Bald turns
+Bangs off, one hair colour at a time, ...). Intensity is the strength of the toggle on the original
+scale of the test-time slider: 1 = full edit (twice what training used), 0.5 = training strength,
+0 = the attribute neutral, negative = pushed the other way.
+"""
+import os
+
+import cv2
+import numpy as np
+
+from .cartoon import InferenceError
+
+
+class AttributeEditor:
+    def __init__(self, checkpoint, mode="graph", device_target="auto"):
+        if not os.path.isfile(os.path.join(checkpoint, "model.json")):
+            raise InferenceError(f"no attribute model at {checkpoint}: train one with "
+                                 f"python train.py --model stgan --dataset celeba (it writes RUN/model)")
+        from models import NetworkLoadError, load_network, read_model_json, runtime
+        runtime.configure(mode, device_target)
+        try:
+            meta = read_model_json(checkpoint)
+        except NetworkLoadError as e:
+            raise InferenceError(str(e)) from None
+        if meta.get("arch") not in ("stgan", "attgan") or "attributes" not in meta:
+            raise InferenceError(f"{checkpoint} is a {meta.get('arch')} model, not an STGAN/AttGAN one")
+        info = meta["attributes"]
+        self.names = list(info["selected_attrs"])
+        self.thres, self.label = float(info["thres_int"]), info["label"]
+        try:
+            self.net = load_network(checkpoint, "G", expect_model="stgan_generator")
+        except NetworkLoadError as e:
+            raise InferenceError(str(e)) from None
+        self.net.set_train(False)
+        self.size = int(meta["networks"]["G"]["config"]["img_size"])
+
+    def parse_attrs(self, text):
+        """'Male, Young' -> 0/1 vector over the model's attributes; unknown names are an error."""
+        given = [t for t in text.replace(",", " ").split() if t]
+        unknown = [t for t in given if t not in self.names]
+        if unknown:
+            raise InferenceError(f"unknown attribute {', '.join(unknown)}; this model knows: {' '.join(self.names)}")
+        return np.array([1.0 if n in given else 0.0 for n in self.names], np.float32)
+
+    def check_edit(self, edit):
+        if edit == "all":
+            return list(self.names)
+        if edit not in self.names:
+            raise InferenceError(f"--edit {edit}: not an attribute of this model ({' '.join(self.names)} or all)")
+        return [edit]
+
+    def edit(self, rgb, present, edits, intensities, with_input=False):
+        """rgb: an aligned face (HxWx3 uint8, resized to the model's size). Returns a grid image: one row per
+        edit, one column per intensity (plus the input first with `with_input`)."""
+        import mindspore as ms
+        from models.stgan import apply_conflicts, generator_input
+        img = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        rows = []
+        for name in edits:
+            k = self.names.index(name)
+            target = present.copy()
+            target[k] = 1.0 - target[k]
+            apply_conflicts(target, self.names, name)
+            direction = 1.0 if target[k] > 0.5 else -1.0
+            inp = np.stack([generator_input(present, target, self.thres, self.label, k, direction * float(t))
+                            for t in intensities])
+            y = self.net(ms.Tensor(np.repeat(x, len(inp), 0)), ms.Tensor(inp)).asnumpy()
+            tiles = [np.clip((t.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8) for t in y]
+            rows.append(np.concatenate(([img] if with_input else []) + tiles, 1))
+        return np.concatenate(rows, 0)
+
+
+def parse_slide(text):
+    """'-1:1:10' -> 10 intensities from -1 to 1."""
+    try:
+        lo, hi, n = text.split(":")
+        lo, hi, n = float(lo), float(hi), int(n)
+    except ValueError:
+        raise InferenceError(f"--slide {text}: expected MIN:MAX:COUNT, e.g. -1:1:10") from None
+    if n < 2:
+        raise InferenceError("--slide needs a COUNT of at least 2")
+    return list(np.linspace(lo, hi, n))

@@ -1,0 +1,217 @@
+"""STGAN / AttGAN training (facial attribute editing) for the shared GAN engine.
+
+As published: WGAN-GP (penalty 10 on the adversarial head), attribute classification (BCE on the
+discriminator's attribute head: weight 10 for G on the edited image, 1 for D on the real one),
+reconstruction L1 100 (the image re-generated with "no change": difference 0 for STGAN, the source
+attributes for AttGAN), Adam 2e-4 (0.5, 0.999), 5 discriminator steps (each on its own batch) per generator
+step, lr / 10 halfway through, thres_int 0.5. Target attributes are the source attributes shuffled within
+the batch. Data: CelebA's list_attr_celeba.txt + img_align_celeba/ (CelebA's 170 px crop, then img_size),
+with --selected_attrs.
+Differences, stated: no attribute-intensity sampling during training (targets are +-thres_int); the
+generator step reuses the last discriminator batch rather than drawing a sixth.
+"""
+import numpy as np
+
+from mindspore import nn
+
+from models.stgan import CELEBA_13, generator_input
+from training.losses import GradientPenalty, bce_logits, l1
+from .common import adopt_pretrained, build_named_nets, export_model_dir, grid, to_img
+
+NAME = "stgan"
+DEFAULT_ARCH = "stgan"
+G_NETS = ("G",)
+D_NETS = ("D",)
+D_FIRST = True
+D_STEPS = 5
+G_TERMS = ("G_adv", "G_att", "G_rec")
+D_TERMS = ("D_adv", "D_gp", "D_att")
+
+COMMON = dict(lr=2e-4, beta1=0.5, beta2=0.999, weight_decay=0.0, batch_size=32, n_epochs=100, iterations=None,
+              print_freq=100, save_freq=2000, sample_freq=500, seed=0, img_size=128, dim=64, enc_layers=5,
+              dec_layers=5, dis_dim=64, dis_layers=5, dis_fc_dim=1024, thres_int=0.5, lambda_gp=10.0,
+              lambda_att_g=10.0, lambda_att_d=1.0, lambda_rec=100.0, n_critic=5, selected_attrs=list(CELEBA_13),
+              lr_schedule="step")
+DEFAULTS = {"stgan": dict(COMMON, shortcut_layers=4, inject_layers=4, use_stu=True, label="diff"),
+            "attgan": dict(COMMON, shortcut_layers=1, inject_layers=1, use_stu=False, label="target")}
+NET_KEYS = ("arch", "dim", "enc_layers", "dec_layers", "shortcut_layers", "inject_layers", "use_stu", "img_size",
+            "dis_dim", "dis_layers", "dis_fc_dim", "selected_attrs", "label", "thres_int")
+
+
+def check_config(cfg):
+    if not cfg["selected_attrs"]:
+        return "--selected_attrs must name at least one attribute"
+    if len(set(cfg["selected_attrs"])) != len(cfg["selected_attrs"]):
+        return "--selected_attrs names an attribute twice"
+    for key in ("enc_layers", "dis_layers"):
+        if cfg["img_size"] % 2 ** cfg[key] or cfg["img_size"] < 2 ** cfg[key]:
+            return f"--img_size {cfg['img_size']} must be a multiple of 2^{key} = {2 ** cfg[key]}"
+    if cfg["dec_layers"] != cfg["enc_layers"]:
+        return "--dec_layers must equal --enc_layers"
+    for key in ("shortcut_layers", "inject_layers"):
+        if not 0 <= cfg[key] < cfg["dec_layers"]:
+            return f"--{key} must be between 0 and dec_layers - 1"
+    if cfg["n_critic"] < 1:
+        return "--n_critic must be at least 1"
+    return None
+
+
+def net_configs(cfg):
+    n = len(cfg["selected_attrs"])
+    return {"G": ("stgan_generator", dict(n_attrs=n, dim=cfg["dim"], enc_layers=cfg["enc_layers"],
+                                          dec_layers=cfg["dec_layers"], shortcut_layers=cfg["shortcut_layers"],
+                                          inject_layers=cfg["inject_layers"], use_stu=cfg["use_stu"],
+                                          img_size=cfg["img_size"])),
+            "D": ("stgan_discriminator", dict(n_attrs=n, dim=cfg["dis_dim"], n_layers=cfg["dis_layers"],
+                                              fc_dim=cfg["dis_fc_dim"], img_size=cfg["img_size"]))}
+
+
+def build_nets(cfg):
+    return build_named_nets(net_configs(cfg))
+
+
+def finalize_config(cfg, n_train):
+    """An epoch is n_train / (batch_size * n_critic) iterations (each takes n_critic batches); the lr drops
+    to a tenth halfway."""
+    per_epoch = max(1, n_train // (cfg["batch_size"] * cfg["n_critic"]))
+    if cfg.get("iterations") is None:
+        cfg["iterations"] = cfg["n_epochs"] * per_epoch
+    cfg["decay_start"] = cfg["iterations"] // 2
+    cfg["iterations_per_epoch"] = per_epoch
+    return cfg
+
+
+def _signed(source, target, thres, label):
+    """generator_input in tensor maths: (2t - 1) * thres [- (2s - 1) * thres]."""
+    tgt = (target * 2.0 - 1.0) * thres
+    return tgt - (source * 2.0 - 1.0) * thres if label == "diff" else tgt
+
+
+class AdversarialHead(nn.Cell):
+    """D's adversarial output alone (what the gradient penalty differentiates)."""
+
+    def __init__(self, d):
+        super().__init__(auto_prefix=False)
+        self.d = d
+
+    def construct(self, x):
+        return self.d(x)[0]
+
+
+class GeneratorLoss(nn.Cell):
+    def __init__(self, nets, cfg):
+        super().__init__(auto_prefix=False)
+        self.G, self.D = nets["G"], nets["D"]
+        self.thres, self.label = cfg["thres_int"], cfg["label"]
+        self.w_att, self.w_rec = cfg["lambda_att_g"], cfg["lambda_rec"]
+
+    def construct(self, x, a, b, alpha):
+        fake = self.G(x, _signed(a, b, self.thres, self.label))
+        rec = self.G(x, _signed(a, a, self.thres, self.label))
+        adv, att = self.D(fake)
+        g_adv = -adv.mean()
+        g_att = bce_logits(att, b)
+        g_rec = l1(rec, x)
+        return g_adv + self.w_att * g_att + self.w_rec * g_rec, (g_adv, g_att, g_rec)
+
+
+class Translate(nn.Cell):
+    """The D step's fake: G(x, target attributes), computed before (outside) the D gradient."""
+
+    def __init__(self, nets, cfg):
+        super().__init__(auto_prefix=False)
+        self.G = nets["G"]
+        self.thres, self.label = cfg["thres_int"], cfg["label"]
+
+    def construct(self, x, a, b, alpha):
+        return self.G(x, _signed(a, b, self.thres, self.label))
+
+
+class DiscriminatorLoss(nn.Cell):
+    def __init__(self, nets, cfg):
+        super().__init__(auto_prefix=False)
+        self.D = nets["D"]
+        self.gp = GradientPenalty(AdversarialHead(self.D))
+        self.w_gp, self.w_att = cfg["lambda_gp"], cfg["lambda_att_d"]
+
+    def construct(self, x, a, b, alpha, fake):
+        adv_real, att_real = self.D(x)
+        adv_fake, _ = self.D(fake)
+        d_adv = adv_fake.mean() - adv_real.mean()
+        d_gp = self.gp(x, fake, alpha)
+        d_att = bce_logits(att_real, a)
+        return d_adv + self.w_gp * d_gp + self.w_att * d_att, (d_adv, d_gp, d_att)
+
+
+def make_losses(nets, cfg):
+    return GeneratorLoss(nets, cfg), DiscriminatorLoss(nets, cfg), Translate(nets, cfg)
+
+
+def clamp01_params(nets):
+    return []
+
+
+def build_data(cfg, dataset_dir):
+    from training.data import attribute_batches, load_face, read_attribute_list
+    paths, attrs, bad, split = read_attribute_list(dataset_dir, cfg["selected_attrs"])
+    train = split["train"] or list(range(len(paths)))
+    test = split["test"] or train
+    tr_paths, tr_attrs = [paths[i] for i in train], attrs[train]
+    notes = [f"{len(tr_paths)} training images, attributes: {' '.join(cfg['selected_attrs'])}"
+             + (f" ({bad} listed images missing, skipped)" if bad else "")]
+    k = test[:4]
+    samples = (np.stack([load_face(paths[i], cfg["img_size"]) for i in k]), attrs[k])
+    per_iter = cfg["n_critic"]
+
+    def factory(start_iter):
+        return attribute_batches(tr_paths, tr_attrs, cfg["img_size"], cfg["batch_size"], cfg["seed"],
+                                 start_iter * per_iter, cfg["iterations"] * per_iter, cfg.get("workers", 2))
+    return factory, samples, notes, len(tr_paths)
+
+
+def edit_rows(net, x, attrs, cfg, intensity=1.0):
+    """For each image: [input, reconstruction, one edit per attribute (toggled, at `intensity`)] as
+    images; the function sample grids and inference share."""
+    import mindspore as ms
+    names, thres, label = cfg["selected_attrs"], cfg["thres_int"], cfg["label"]
+    from models.stgan import apply_conflicts
+    cols = [x, net(ms.Tensor(x), ms.Tensor(generator_input(attrs, attrs, thres, label))).asnumpy()]
+    for k, name in enumerate(names):
+        target = attrs.copy()
+        target[:, k] = 1.0 - target[:, k]
+        for row in target:
+            apply_conflicts(row, names, name)
+        signed = np.where(target[:, k] > 0.5, intensity, -intensity)
+        inp = np.stack([generator_input(a, t, thres, label, k, s) for a, t, s in zip(attrs, target, signed)])
+        cols.append(net(ms.Tensor(x), ms.Tensor(inp)).asnumpy())
+    return cols
+
+
+def sample_grid(nets, inputs, cfg):
+    """Rows: samples; columns: input, reconstruction, each attribute toggled."""
+    x, attrs = inputs
+    cols = edit_rows(nets["G"], x, attrs, cfg)
+    return grid([[to_img(c[i]) for c in cols] for i in range(len(x))])
+
+
+def config_from_pretrained(cfg, explicit, meta):
+    g = meta["networks"].get("G", {}).get("config", {})
+    d = meta["networks"].get("D", {}).get("config", {})
+    extra = meta.get("attributes", {})
+    found = {k: g[k] for k in ("dim", "enc_layers", "dec_layers", "shortcut_layers", "inject_layers", "use_stu",
+                               "img_size") if k in g}
+    found.update({f"dis_{k}": d[k] for k in ("dim",) if k in d})
+    if "n_layers" in d:
+        found["dis_layers"] = d["n_layers"]
+    if "fc_dim" in d:
+        found["dis_fc_dim"] = d["fc_dim"]
+    if "selected_attrs" in extra:
+        found["selected_attrs"] = list(extra["selected_attrs"])
+    return adopt_pretrained(cfg, explicit, found)
+
+
+def export(nets, cfg, directory, label=None):
+    export_model_dir(nets, net_configs(cfg), cfg["arch"], directory, label or f"trained {cfg['arch']}",
+                     {k: cfg[k] for k in NET_KEYS if k in cfg},
+                     extra={"attributes": {"selected_attrs": list(cfg["selected_attrs"]), "thres_int": cfg["thres_int"],
+                                           "label": cfg["label"]}})
