@@ -117,8 +117,20 @@ def stgan_runner(args):
     return aligned, False, [suffix]
 
 
+def _join_negative_values(argv):
+    """`--slide -1:1:10` as the user types it: argparse would take "-1:1:10" for an option."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = []
+    for a in argv:
+        if out and out[-1] == "--slide" and a.startswith("-"):
+            out[-1] = f"--slide={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_negative_values(argv))
 
     import cli_common  # noqa: F401
     from cli_common import fail
