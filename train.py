@@ -151,18 +151,14 @@ def apply_pretrained(cfg, explicit, directory, family):
 
 
 def load_pretrained(nets, path, meta):
-    from models import NetworkLoadError, load_network
+    """Copy every network of the pretrained model dir into the training nets of the same name, strictly."""
+    from models import load_params_strict, read_params
     loaded = []
     for name, net in nets.items():
-        if name not in meta["networks"]:
-            continue
-        src = {p.name: p for p in load_network(path, name).get_parameters()}
-        for p in net.get_parameters():
-            q = src.get(p.name[len(name) + 1:])
-            if q is None or tuple(q.shape) != tuple(p.shape):
-                raise NetworkLoadError(f"{path}/{name} does not fit this configuration ({p.name})")
-            p.set_data(q.value())
-        loaded.append(name)
+        if name in meta["networks"]:
+            params = read_params(path, name)
+            load_params_strict(net, {f"{name}.{k}": v for k, v in params.items()}, f"{path}/{name}.ckpt")
+            loaded.append(name)
     return loaded
 
 

@@ -34,6 +34,24 @@ def _unbiased_scale(n):
     return float(n) / float(n - 1) if n > 1 else float("nan")
 
 
+def instance_norm(x, eps):
+    """Per-sample, per-channel normalisation (biased variance) through the fused BatchNorm kernel.
+
+    x (N, C, H, W) is viewed as (1, N*C, H, W): in training mode BatchNorm's batch statistics are then exactly
+    the instance statistics. Measured on this CPU against the mean/subtract/square/mean/rsqrt formulation
+    (`python bench/norm_kernels.py`, 1x256x64x64): forward + backward 5.3 ms vs 37.8 ms (PyTorch 4.5 ms in the
+    same run), forward 3.1 vs 17.3 ms (PyTorch 1.6 ms). The running-statistics inputs are fresh constants that the kernel
+    updates in place; they must not be the constants passed as scale/shift (2.0 and 3.0 keep them apart: with
+    ones/zeros the graph shares one buffer and the gradient came out wrong by 0.1).
+    """
+    n, c, h, w = x.shape
+    k = n * c
+    y = ops.BatchNorm(is_training=True, epsilon=eps)(
+        x.reshape(1, k, h, w), ops.ones((k,), ms.float32), ops.zeros((k,), ms.float32),
+        ops.fill(ms.float32, (k,), 2.0), ops.fill(ms.float32, (k,), 3.0))[0]
+    return y.reshape(n, c, h, w)
+
+
 class InstanceNorm2d(nn.Cell):
     """PyTorch `nn.InstanceNorm2d(C, affine=...)` without running stats, which MindSpore lacks on CPU.
     With affine, the per-channel scale and shift are `weight` and `bias`, as in PyTorch."""
@@ -48,10 +66,7 @@ class InstanceNorm2d(nn.Cell):
             self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
-        mean = x.mean(axis=(2, 3), keep_dims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
-        out = xc * ops.rsqrt(var + self.eps)
+        out = instance_norm(x, self.eps)
         if self.affine:
             out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
         return out

@@ -48,16 +48,20 @@ def load_network(directory, net_name, expect_model=None):
     if expect_model is not None and entry["model"] != expect_model:
         raise NetworkLoadError(f"{directory}/{net_name} is a '{entry['model']}', not a '{expect_model}'")
     net = create_model(entry["model"], **entry.get("config", {}))
+    load_params_strict(net, read_params(directory, net_name), os.path.join(directory, f"{net_name}.ckpt"))
+    net.set_train(False)
+    return net
+
+
+def read_params(directory, net_name):
+    """The name -> Parameter dict of `directory/<net_name>.ckpt`, or a one-line NetworkLoadError."""
     ckpt = os.path.join(directory, f"{net_name}.ckpt")
     if not os.path.isfile(ckpt):
         raise NetworkLoadError(f"missing weights file {ckpt}")
     try:
-        params = ms.load_checkpoint(ckpt)
+        return ms.load_checkpoint(ckpt)
     except Exception as e:  # MindSpore raises ValueError/RuntimeError with multi-line text
         raise NetworkLoadError(f"cannot read {ckpt}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    load_params_strict(net, params, ckpt)
-    net.set_train(False)
-    return net
 
 
 def load_params_strict(net, params, where):

@@ -1,0 +1,90 @@
+#!/usr/bin/env python
+"""Instance norm formulations, MindSpore GRAPH_MODE vs PyTorch, in the same run (forward, forward + backward).
+
+  .venv/bin/python bench/norm_kernels.py --shape 1,256,64,64 --repeat 7
+
+  handwritten  mean, subtract, square, mean, rsqrt, multiply (models/layers.py before the fused version)
+  fused        models.layers.instance_norm: x viewed as (1, N*C, H, W) through the fused BatchNorm kernel
+Prints the median time of each and the largest difference of output and input gradient from PyTorch.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def timed(fn, repeat):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return sorted(ts)[len(ts) // 2]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="1,256,64,64")
+    ap.add_argument("--repeat", type=int, default=7)
+    a = ap.parse_args()
+    shape = tuple(int(s) for s in a.shape.split(","))
+    from models import runtime
+    runtime.configure("graph", "CPU")
+    import mindspore as ms
+    import torch
+    from mindspore import nn, ops
+    from models.layers import instance_norm
+    torch.set_num_threads(2)
+
+    class Handwritten(nn.Cell):
+        def construct(self, x):
+            xc = x - x.mean(axis=(2, 3), keep_dims=True)
+            return xc * ops.rsqrt((xc * xc).mean(axis=(2, 3), keep_dims=True) + 1e-5)
+
+    class Fused(nn.Cell):
+        def construct(self, x):
+            return instance_norm(x, 1e-5)
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w)
+
+    def t_step():
+        tx.grad = None
+        (torch.nn.functional.instance_norm(tx, eps=1e-5) * tw).sum().backward()
+        return tx.grad
+
+    def t_fwd():
+        with torch.no_grad():
+            return torch.nn.functional.instance_norm(tx, eps=1e-5)
+
+    ref_out, ref_grad = t_fwd().numpy(), t_step().numpy().copy()
+    rows = [("pytorch", timed(t_fwd, a.repeat), timed(t_step, a.repeat), 0.0, 0.0)]
+    mx, mw = ms.Tensor(x), ms.Tensor(w)
+
+    def make_loss(cell):
+        def loss(v):
+            return (cell(v) * mw).sum()
+        return loss
+
+    for name, cell in (("handwritten", Handwritten()), ("fused", Fused())):
+        fwd, grad = ms.jit(cell.construct), ms.jit(ms.grad(make_loss(cell)))
+        d_out = float(np.abs(fwd(mx).asnumpy() - ref_out).max())
+        d_grad = float(np.abs(grad(mx).asnumpy() - ref_grad).max())
+        rows.append((f"mindspore {name}", timed(lambda: fwd(mx).asnumpy(), a.repeat),
+                     timed(lambda: grad(mx).asnumpy(), a.repeat), d_out, d_grad))
+    print(f"instance norm {shape}, median of {a.repeat} (ratio: to PyTorch)")
+    print("| implementation | forward ms | ratio | forward + backward ms | ratio | max out diff | max grad diff |")
+    print("|---|---|---|---|---|---|---|")
+    for name, f, fb, d_out, d_grad in rows:
+        print(f"| {name} | {f * 1e3:.1f} | {f / rows[0][1]:.2f} | {fb * 1e3:.1f} | {fb / rows[0][2]:.2f} | "
+              f"{d_out:.1e} | {d_grad:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
