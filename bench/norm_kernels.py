@@ -3,8 +3,9 @@
 
   .venv/bin/python bench/norm_kernels.py --shape 1,256,64,64 --repeat 7
 
-  handwritten  mean, subtract, square, mean, rsqrt, multiply (models/layers.py before the fused version)
-  fused        models.layers.instance_norm: x viewed as (1, N*C, H, W) through the fused BatchNorm kernel
+  handwritten  mean, subtract, square, mean, rsqrt, multiply (what InstanceNorm2d runs)
+  fused        models.layers.instance_norm (not used yet, see docs/notes_session3.md): x viewed as
+               (1, N*C, H, W) through the fused BatchNorm kernel
 Prints the median time of each and the largest difference of output and input gradient from PyTorch.
 """
 import argparse
