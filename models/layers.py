@@ -42,8 +42,8 @@ def instance_norm(x, eps):
     x (N, C, H, W) is viewed as (1, N*C, H, W): in training mode BatchNorm's batch statistics are then exactly
     the instance statistics. Measured on this CPU against the mean/subtract/square/mean/rsqrt formulation
     (`python bench/norm_kernels.py`, 1x256x64x64): forward + backward 5.3 ms vs 37.8 ms (PyTorch 4.5 ms in the
-    same run), forward 3.1 vs 17.3 ms (PyTorch 1.6 ms). The running-statistics inputs are fresh constants that the kernel
-    updates in place; they must not be the constants passed as scale/shift (2.0 and 3.0 keep them apart: with
+    same run), forward 3.1 vs 17.3 ms (PyTorch 1.6 ms). The running-statistics inputs are fresh constants
+    that the kernel updates in place; they must not be the constants passed as scale/shift (2.0 and 3.0 keep them apart: with
     ones/zeros the graph shares one buffer and the gradient came out wrong by 0.1).
     """
     n, c, h, w = x.shape
@@ -68,7 +68,7 @@ class InstanceNorm2d(nn.Cell):
             self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
-        # Not `instance_norm(x, eps)` (faster, below): its one-pass variance gave NaN in a fine-tuning test
+        # Not `instance_norm(x, eps)` (faster, above): its one-pass variance gave NaN in a fine-tuning test
         # (weights after steps at lr 0.05, flat images); the two-pass form stays until that is understood.
         mean = x.mean(axis=(2, 3), keep_dims=True)
         xc = x - mean
