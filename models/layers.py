@@ -29,29 +29,54 @@ def dense(in_ch, out_ch, bias=True):
     return nn.Dense(in_ch, out_ch, has_bias=bias, weight_init="HeUniform", bias_init="zeros")
 
 
-def _unbiased_scale(n):
-    # torch.var divides by n - 1; a single element gives nan there too (0 / 0 -> we keep inf * 0).
-    return float(n) / float(n - 1) if n > 1 else float("nan")
+def _row_normalize(x, rows, eps):
+    """(x - mean) / sqrt(biased var + eps) over each of `rows` contiguous groups of x (any shape).
+
+    Runs in two kernels instead of six elementwise/reduction passes: the rows are first shifted by their
+    mean (gradient stopped), then go through the fused BatchNorm kernel in training mode, viewed as
+    (1, rows, M, 1), whose batch statistics are then exactly the per-row statistics.
+
+    Why the shift: that kernel computes the variance in one pass (E[x^2] - E[x]^2). On large, nearly
+    constant rows this cancels catastrophically; unshifted, it gave NaN when fine-tuning on flat images
+    (docs/notes_session3.md) and a 0.37 input-gradient error at mean 300 / std 0.01 where the shifted form
+    gives 0.02 (PyTorch's own float32 result is the reference; `bench/norm_kernels.py --mean 300 --std 0.01`).
+    The shift changes nothing mathematically (the output does not depend on a per-row constant, so its
+    gradient through the stopped mean is zero anyway).
+
+    Speed, `bench/norm_kernels.py` (this CPU, forward + backward, 1x32x256x256): 16 ms against 98 ms for the
+    mean/subtract/square/mean/rsqrt formulation over axes (2, 3), PyTorch 8 ms; see the README speed section.
+    The running-statistics inputs are fresh constants that the kernel updates in place; they must not be
+    the constants passed as scale/shift (2.0 and 3.0 keep them apart: with ones/zeros the graph shared one
+    buffer and the input gradient came out wrong by 0.1).
+    """
+    shape = x.shape
+    m = x.size // rows
+    x2 = x.reshape(rows, m)
+    shift = ops.stop_gradient(x2.sum(axis=1, keepdims=True) * (1.0 / m))
+    y = ops.BatchNorm(is_training=True, epsilon=eps)(
+        (x2 - shift).reshape(1, rows, m, 1), ops.ones((rows,), ms.float32), ops.zeros((rows,), ms.float32),
+        ops.fill(ms.float32, (rows,), 2.0), ops.fill(ms.float32, (rows,), 3.0))[0]
+    return y.reshape(shape)
 
 
 def instance_norm(x, eps):
-    """Per-sample, per-channel normalisation (biased variance) through the fused BatchNorm kernel.
+    """PyTorch's `F.instance_norm(x, eps=eps)` (biased variance, no affine) for x (N, C, H, W)."""
+    return _row_normalize(x, x.shape[0] * x.shape[1], eps)
 
-    Not used yet: as InstanceNorm2d's body it gave NaN in one fine-tuning test (docs/notes_session3.md).
 
-    x (N, C, H, W) is viewed as (1, N*C, H, W): in training mode BatchNorm's batch statistics are then exactly
-    the instance statistics. Measured on this CPU against the mean/subtract/square/mean/rsqrt formulation
-    (`python bench/norm_kernels.py`, 1x256x64x64): forward + backward 5.3 ms vs 37.8 ms (PyTorch 4.5 ms in the
-    same run), forward 3.1 vs 17.3 ms (PyTorch 1.6 ms). The running-statistics inputs are fresh constants
-    that the kernel updates in place; they must not be the constants passed as scale/shift (2.0 and 3.0 keep them apart: with
-    ones/zeros the graph shares one buffer and the gradient came out wrong by 0.1).
+def _unbiased_norm(x, rows, eps):
+    """Normalisation with torch.var's unbiased variance, as U-GAT-IT's LIN/adaLIN use it.
+
+    (x - m) / sqrt(var_b * n/(n-1) + eps) == sqrt((n-1)/n) * (x - m) / sqrt(var_b + eps * (n-1)/n).
+    A group of one element is NaN in PyTorch (0/0 in torch.var); the two-pass form below keeps that.
     """
-    n, c, h, w = x.shape
-    k = n * c
-    y = ops.BatchNorm(is_training=True, epsilon=eps)(
-        x.reshape(1, k, h, w), ops.ones((k,), ms.float32), ops.zeros((k,), ms.float32),
-        ops.fill(ms.float32, (k,), 2.0), ops.fill(ms.float32, (k,), 3.0))[0]
-    return y.reshape(n, c, h, w)
+    n = x.size // rows
+    if n > 1:
+        return _row_normalize(x, rows, eps * (n - 1) / n) * float(np.sqrt((n - 1) / n))
+    x2 = x.reshape(rows, n)
+    xc = x2 - x2.mean(axis=1, keep_dims=True)
+    var = (xc * xc).sum(axis=1, keepdims=True) / 0.0
+    return (xc / ops.sqrt(var + eps)).reshape(x.shape)
 
 
 class InstanceNorm2d(nn.Cell):
@@ -68,12 +93,7 @@ class InstanceNorm2d(nn.Cell):
             self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
-        # Not `instance_norm(x, eps)` (faster, above): its one-pass variance gave NaN in a fine-tuning test
-        # (weights after steps at lr 0.05, flat images); the two-pass form stays until that is understood.
-        mean = x.mean(axis=(2, 3), keep_dims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=(2, 3), keep_dims=True)
-        out = xc * ops.rsqrt(var + self.eps)
+        out = instance_norm(x, self.eps)
         if self.affine:
             out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
         return out
@@ -81,16 +101,8 @@ class InstanceNorm2d(nn.Cell):
 
 def _lin_mix(x, rho, eps):
     """rho * instance_norm(x) + (1 - rho) * layer_norm(x), both with unbiased variance."""
-    n_in = x.shape[2] * x.shape[3]
-    n_ln = x.shape[1] * n_in
-    in_mean = x.mean(axis=(2, 3), keep_dims=True)
-    in_c = x - in_mean
-    in_var = (in_c * in_c).mean(axis=(2, 3), keep_dims=True) * _unbiased_scale(n_in)
-    out_in = in_c / ops.sqrt(in_var + eps)
-    ln_mean = x.mean(axis=(1, 2, 3), keep_dims=True)
-    ln_c = x - ln_mean
-    ln_var = (ln_c * ln_c).mean(axis=(1, 2, 3), keep_dims=True) * _unbiased_scale(n_ln)
-    out_ln = ln_c / ops.sqrt(ln_var + eps)
+    out_in = _unbiased_norm(x, x.shape[0] * x.shape[1], eps)
+    out_ln = _unbiased_norm(x, x.shape[0], eps)
     return rho * out_in + (1.0 - rho) * out_ln
 
 
