@@ -16,21 +16,15 @@ Prints the median time of each and the largest difference of output and input gr
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
+from timing import median_time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def timed(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return sorted(ts)[len(ts) // 2]
+    return median_time(fn, repeat, warmup=1)
 
 
 def main():
