@@ -14,15 +14,45 @@ import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
 
 __all__ = [
-    "InstanceNorm2d", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
-    "SNConv2d", "SNDense", "cam_attention", "conv2d", "dense",
+    "InstanceNorm2d", "RowNorm", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
+    "SNConv2d", "SNDense", "cam_attention", "Conv2d", "conv2d", "dense",
 ]
+
+
+class Conv2d(nn.Conv2d):
+    """PyTorch's `nn.Conv2d` (explicit zero padding, weight (out, in, kh, kw), keys `weight` and `bias`).
+
+    On CPU, where MindSpore's own convolution is slow, the convolutions the hand-written kernels cover
+    (stride 1, kernel 1/3/4/7) run through them (models/native.py); everywhere else, and with
+    FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
+    rounding (tests/test_native.py)."""
+
+    NATIVE_KERNELS = (1, 3, 4, 7)
+
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
+        super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
+                         has_bias=bias, weight_init=weight_init, bias_init="zeros")
+        from . import native
+        self.native = (stride == 1 and kernel_size in self.NATIVE_KERNELS and padding <= kernel_size - 1
+                       and native.enabled())
+        if self.native:
+            self.native_op, self.native_cfg = native.conv_op(kernel_size, padding)
+            self.zero_bias = Tensor(np.zeros(out_ch, np.float32))
+
+    def construct(self, x):
+        if self.native:
+            if self.has_bias:
+                return self.native_op(x, self.weight, self.bias, self.native_cfg)
+            return self.native_op(x, self.weight, self.zero_bias, self.native_cfg)
+        output = self.conv2d(x, self.weight)
+        if self.has_bias:
+            output = self.bias_add(output, self.bias)
+        return output
 
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
     """A Conv2d with PyTorch's explicit zero padding and weight layout (out, in, kh, kw)."""
-    return nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
-                     has_bias=bias, weight_init="HeUniform", bias_init="zeros")
+    return Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, bias=bias)
 
 
 def dense(in_ch, out_ch, bias=True):
@@ -79,6 +109,37 @@ def _unbiased_norm(x, rows, eps):
     return (xc / ops.sqrt(var + eps)).reshape(x.shape)
 
 
+class RowNorm(nn.Cell):
+    """(x - mean) / sqrt(var + eps) over each instance row (sample, channel) or layer row (sample) of
+    x (N, C, H, W); variance biased (InstanceNorm2d) or unbiased (torch.var, for LIN/adaLIN). No parameters.
+
+    On CPU one hand-written kernel per direction (models/native.py: two passes over memory forward, three
+    backward); elsewhere, with FACEGAN_NATIVE=0, or where second-order gradients are taken (the native
+    backward has no gradient of its own, see `native.use_portable`), the BatchNorm-based `_row_normalize`.
+    """
+
+    native_second_order = False
+
+    def __init__(self, eps, unbiased, layer):
+        super().__init__()
+        self.eps = eps
+        self.unbiased = unbiased
+        self.layer = layer
+        from . import native
+        self.native = native.enabled()
+        if self.native:
+            self.native_op = native.row_norm_op()
+            self.native_cfg = native.row_norm_cfg(eps, unbiased, layer)
+
+    def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.native_cfg)
+        rows = x.shape[0] if self.layer else x.shape[0] * x.shape[1]
+        if self.unbiased:
+            return _unbiased_norm(x, rows, self.eps)
+        return _row_normalize(x, rows, self.eps)
+
+
 class InstanceNorm2d(nn.Cell):
     """PyTorch `nn.InstanceNorm2d(C, affine=...)` without running stats, which MindSpore lacks on CPU.
     With affine, the per-channel scale and shift are `weight` and `bias`, as in PyTorch."""
@@ -88,22 +149,28 @@ class InstanceNorm2d(nn.Cell):
         self.num_features = num_features
         self.eps = eps
         self.affine = affine
+        self.norm = RowNorm(eps, unbiased=False, layer=False)
         if affine:
             self.weight = Parameter(Tensor(np.ones((num_features,), np.float32)), name="weight")
             self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
-        out = instance_norm(x, self.eps)
+        out = self.norm(x)
         if self.affine:
             out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
         return out
 
 
-def _lin_mix(x, rho, eps):
+class _LINMix(nn.Cell):
     """rho * instance_norm(x) + (1 - rho) * layer_norm(x), both with unbiased variance."""
-    out_in = _unbiased_norm(x, x.shape[0] * x.shape[1], eps)
-    out_ln = _unbiased_norm(x, x.shape[0], eps)
-    return rho * out_in + (1.0 - rho) * out_ln
+
+    def __init__(self, eps):
+        super().__init__()
+        self.instance = RowNorm(eps, unbiased=True, layer=False)
+        self.layer = RowNorm(eps, unbiased=True, layer=True)
+
+    def construct(self, x, rho):
+        return rho * self.instance(x) + (1.0 - rho) * self.layer(x)
 
 
 class AdaLIN(nn.Cell):
@@ -113,9 +180,10 @@ class AdaLIN(nn.Cell):
         super().__init__()
         self.eps = eps
         self.rho = Parameter(Tensor(np.full((1, num_features, 1, 1), 0.9, np.float32)), name="rho")
+        self.mix = _LINMix(eps)
 
     def construct(self, x, gamma, beta):
-        out = _lin_mix(x, self.rho, self.eps)
+        out = self.mix(x, self.rho)
         return out * gamma.expand_dims(2).expand_dims(3) + beta.expand_dims(2).expand_dims(3)
 
 
@@ -129,9 +197,10 @@ class LIN(nn.Cell):
         self.rho = Parameter(Tensor(np.zeros(shape, np.float32)), name="rho")
         self.gamma = Parameter(Tensor(np.ones(shape, np.float32)), name="gamma")
         self.beta = Parameter(Tensor(np.zeros(shape, np.float32)), name="beta")
+        self.mix = _LINMix(eps)
 
     def construct(self, x):
-        return _lin_mix(x, self.rho, self.eps) * self.gamma + self.beta
+        return self.mix(x, self.rho) * self.gamma + self.beta
 
 
 class SoftAdaLIN(nn.Cell):

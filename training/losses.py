@@ -9,6 +9,7 @@ gradient penalty therefore differentiate `as_function(cell)`.
 """
 import mindspore as ms
 from mindspore import nn, ops
+from models import native
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
 
@@ -53,6 +54,7 @@ class GradientPenalty(nn.Cell):
 
     def __init__(self, discriminator):
         super().__init__(auto_prefix=False)
+        native.use_portable(discriminator)   # the native row norm has no second-order gradient
         self.discriminator = discriminator
         self.input_grad = ms.grad(as_function(discriminator), grad_position=0)
 

@@ -1,0 +1,393 @@
+// CPU kernels for MindSpore's ops.Custom(func_type="aot"), used by models/native.py on CPU only.
+//
+// Why: MindSpore 2.10's oneDNN runs NCHW convolutions on this kind of CPU at 15-90 GFLOP/s (capped at
+// AVX2; its AVX-512 path is a reference loop), PyTorch's at 45-150. A direct convolution that keeps
+// 8 output channels x 32 pixels of accumulators in vector registers beats MindSpore's on every shape of
+// the photo2cartoon and CycleGAN generators (bench/conv_kernels.py measures it).
+//
+// Conv2dFwd(x[N,C,H,W], w[O,C,K,K], b[O], pad[p + 1]) -> y[N,O,H+2p-K+1,W+2p-K+1]
+//   stride 1, square kernel, zero padding p on all sides, bias added (pass zeros for none).
+//   The backward of the input is the same kernel: dx = Conv2dFwd(dy, flip(w)^T, 0, K-1-p).
+// Conv2dWgrad(dy[N,O,OH,OW], x[N,C,H,W], pad[p + 1]) -> dw[O,C,K,K]
+// The zero padding p is the length of the last argument minus one (models/native.py: shape inference
+// sees shapes only); its values are not read.
+//
+// Both are built with GCC vector extensions and -march=native by models/native.py (so AVX-512 where the
+// CPU has it) and run on a small thread pool of their own whose idle workers sleep: OpenMP's workers spin
+// after each parallel region (libgomp's default wait policy), and on a 2-core machine that spinning took
+// the cores from MindSpore's next kernels (its instance-norm BatchNorm ran 3x slower after each conv).
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+// parallel_for(n, f): f(i) for i in [0, n) on all pool threads (the caller included), dynamic order.
+// Threads: FACEGAN_NATIVE_THREADS, else the CPUs this process may run on. One job at a time.
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool pool;
+    return pool;
+  }
+  void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> job_lock(job_mutex_);
+    if (workers_.empty() || n == 1) {
+      for (int64_t i = 0; i < n; ++i) f(i);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &f;
+      n_ = n;
+      next_.store(0);
+      pending_ = (int)workers_.size();
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+  int threads() const { return (int)workers_.size() + 1; }
+
+ private:
+  Pool() {
+    int t = 0;
+    if (const char* e = std::getenv("FACEGAN_NATIVE_THREADS")) t = std::atoi(e);
+    if (t <= 0) {
+      cpu_set_t set;
+      t = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int)std::thread::hardware_concurrency();
+    }
+    for (int i = 1; i < std::max(1, t); ++i) workers_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  void work() {
+    for (int64_t i; (i = next_.fetch_add(1)) < n_;) (*fn_)(i);
+  }
+  void loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        if (--pending_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+  std::vector<std::thread> workers_;
+  std::mutex job_mutex_, m_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<int64_t> next_{0};
+  int pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+static void parallel_for(int64_t n, const std::function<void(int64_t)>& f) { Pool::get().parallel_for(n, f); }
+
+typedef float v16 __attribute__((vector_size(64)));
+static inline v16 ld(const float* p) { v16 v; memcpy(&v, p, 64); return v; }
+static inline void st(float* p, v16 v) { memcpy(p, &v, 64); }
+static inline v16 bc(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+static inline float hsum(v16 v) {
+  float s = 0.f;
+  for (int i = 0; i < 16; ++i) s += v[i];
+  return s;
+}
+
+// x (N,C,H,W) -> zero-padded copy (N,C,H+2p,Wp) with Wp >= W+2p+slack, rows 64-byte multiples.
+static void pad_input(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t Wp,
+                      std::vector<float>& xp) {
+  const int64_t Hp = H + 2 * P;
+  xp.assign((size_t)(N * C * Hp * Wp + 64), 0.f);
+  parallel_for(N * C, [&](int64_t nc) {
+    for (int64_t h = 0; h < H; ++h)
+      memcpy(&xp[(size_t)((nc * Hp + h + P) * Wp + P)], x + (nc * H + h) * W, W * sizeof(float));
+  });
+}
+
+extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                         void* stream, void* extra) {
+  if (nparam != 5) return 1;
+  const float* x = (const float*)params[0];
+  const float* w = (const float*)params[1];
+  const float* b = (const float*)params[2];
+  float* y = (float*)params[4];
+  const int64_t N = shapes[0][0], C = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t O = shapes[1][0], K = shapes[1][2];
+  const int64_t P = shapes[3][0] - 1;
+  const int64_t Hp = H + 2 * P;
+  const int64_t OH = Hp - K + 1, OW = W + 2 * P - K + 1;
+  const int64_t OWc = (OW + 31) / 32 * 32;                // output row in whole 32-pixel chunks
+  const int64_t Wp = (OWc + K + 15) / 16 * 16;            // padded row: every vector load stays inside
+  const int64_t OB = (O + 7) / 8;
+  // Input channels per pass over an output row: about 24 input rows in flight (hardware prefetch streams).
+  const int64_t CB = std::max<int64_t>(1, 24 / K);
+  std::vector<float> wt((size_t)OB * C * K * K * 8, 0.f);  // [ob][c][kh][kw][8 outputs]
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < K * K; ++k) wt[(((o / 8) * C + c) * K * K + k) * 8 + o % 8] = w[(o * C + c) * K * K + k];
+  std::vector<float> xp;
+  pad_input(x, N, C, H, W, P, Wp, xp);
+  // Task (n, ob, oh): one output row of 8 channels, accumulated over input-channel blocks in `acc`.
+  parallel_for(N * OB * OH, [&](int64_t task) {
+    thread_local std::vector<float> acc;
+    acc.resize((size_t)8 * OWc);
+    const int64_t n = task / (OB * OH), ob = task / OH % OB, oh = task % OH;
+    const int64_t nout = std::min<int64_t>(8, O - ob * 8);
+    for (int64_t o = 0; o < 8; ++o)
+      std::fill(acc.begin() + o * OWc, acc.begin() + (o + 1) * OWc, o < nout ? b[ob * 8 + o] : 0.f);
+    const float* xn = &xp[(size_t)(n * C * Hp * Wp)];
+    for (int64_t c0 = 0; c0 < C; c0 += CB) {
+      const int64_t c1 = std::min<int64_t>(C, c0 + CB);
+      for (int64_t ow0 = 0; ow0 < OWc; ow0 += 32) {
+        v16 a0[8], a1[8];
+        for (int o = 0; o < 8; ++o) { a0[o] = ld(&acc[o * OWc + ow0]); a1[o] = ld(&acc[o * OWc + ow0 + 16]); }
+        const float* wb = &wt[(size_t)((ob * C + c0) * K * K * 8)];
+        for (int64_t c = c0; c < c1; ++c)
+          for (int64_t kh = 0; kh < K; ++kh) {
+            const float* row = xn + (c * Hp + oh + kh) * Wp + ow0;
+            for (int64_t kw = 0; kw < K; ++kw, wb += 8) {
+              const v16 v0 = ld(row + kw), v1 = ld(row + kw + 16);
+#pragma GCC unroll 8
+              for (int o = 0; o < 8; ++o) {
+                const v16 s = bc(wb[o]);
+                a0[o] += v0 * s;
+                a1[o] += v1 * s;
+              }
+            }
+          }
+        for (int o = 0; o < 8; ++o) { st(&acc[o * OWc + ow0], a0[o]); st(&acc[o * OWc + ow0 + 16], a1[o]); }
+      }
+    }
+    for (int64_t o = 0; o < nout; ++o)
+      memcpy(y + ((n * O + ob * 8 + o) * OH + oh) * OW, &acc[o * OWc], OW * sizeof(float));
+  });
+  return 0;
+}
+
+// dw[o,c,kh,kw] = sum over n, oh, ow of dy[n,o,oh,ow] * xpad[n,c,oh+kh,ow+kw].
+// Each task is (4 output channels, 1 input channel, kernel row): 4 x K vector accumulators over 16 pixels.
+template <int K>
+static void wgrad(const float* dyp, const float* xp, float* dw, int64_t N, int64_t O, int64_t C, int64_t OH,
+                  int64_t OWc, int64_t Hp, int64_t Wp) {
+  const int64_t OB = (O + 3) / 4;
+  parallel_for(OB * C * K, [&](int64_t task) {
+        const int64_t ob = task / (C * K), c = task / K % C, kh = task % K;
+        const int64_t nout = std::min<int64_t>(4, O - ob * 4);
+        v16 a[4][K];
+        for (int o = 0; o < 4; ++o)
+          for (int k = 0; k < K; ++k) a[o][k] = bc(0.f);
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            const float* xr = xp + ((n * C + c) * Hp + oh + kh) * Wp;
+            const float* g[4];
+            for (int o = 0; o < 4; ++o) g[o] = dyp + ((n * O + ob * 4 + std::min<int64_t>(o, nout - 1)) * OH + oh) * OWc;
+            for (int64_t ow0 = 0; ow0 < OWc; ow0 += 16) {
+              const v16 g0 = ld(g[0] + ow0), g1 = ld(g[1] + ow0), g2 = ld(g[2] + ow0), g3 = ld(g[3] + ow0);
+#pragma GCC unroll 8
+              for (int kw = 0; kw < K; ++kw) {
+                const v16 v = ld(xr + ow0 + kw);
+                a[0][kw] += g0 * v;
+                a[1][kw] += g1 * v;
+                a[2][kw] += g2 * v;
+                a[3][kw] += g3 * v;
+              }
+            }
+          }
+        for (int64_t o = 0; o < nout; ++o)
+          for (int kw = 0; kw < K; ++kw) dw[(((ob * 4 + o) * C + c) * K + kh) * K + kw] = hsum(a[o][kw]);
+  });
+}
+
+extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                           void* stream, void* extra) {
+  if (nparam != 4) return 1;
+  const float* dy = (const float*)params[0];
+  const float* x = (const float*)params[1];
+  float* dw = (float*)params[3];
+  const int64_t N = shapes[0][0], O = shapes[0][1], OH = shapes[0][2], OW = shapes[0][3];
+  const int64_t C = shapes[1][1], H = shapes[1][2], W = shapes[1][3];
+  const int64_t P = shapes[2][0] - 1, K = H + 2 * P - OH + 1;
+  if (W + 2 * P - OW + 1 != K) return 1;
+  const int64_t Hp = H + 2 * P;
+  const int64_t OWc = (OW + 15) / 16 * 16;
+  const int64_t Wp = (OWc + K + 15) / 16 * 16;
+  // dy rows padded to whole vectors with zeros, so the tail of a row contributes nothing.
+  std::vector<float> dyp((size_t)(N * O * OH * OWc), 0.f);
+  parallel_for(N * O, [&](int64_t r0) {
+    for (int64_t r = r0 * OH; r < (r0 + 1) * OH; ++r) memcpy(&dyp[(size_t)(r * OWc)], dy + r * OW, OW * sizeof(float));
+  });
+  std::vector<float> xp;
+  pad_input(x, N, C, H, W, P, Wp, xp);
+  switch (K) {
+    case 1: wgrad<1>(dyp.data(), xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 3: wgrad<3>(dyp.data(), xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 4: wgrad<4>(dyp.data(), xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 7: wgrad<7>(dyp.data(), xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    default: return 1;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Row normalisation (instance norm: a row is one (sample, channel); layer norm: a row is one sample).
+// RowNormFwd(x, cfg[f32: eps, unbiased, kind]) -> y = (x - mean) * r, r = 1 / sqrt(var + eps),
+//   var = sum (x - mean)^2 / d with d = n (biased, InstanceNorm2d) or n - 1 (unbiased, torch.var: LIN and
+//   adaLIN; a row of one element gives NaN, as in PyTorch). kind 0: rows = shape[0] * shape[1] (instance);
+//   kind 1: rows = shape[0] (layer).
+// RowNormBwd(x, dy, cfg) -> dx = r * (dy - mean(dy) - xh * sum(dy * xh) / d), xh = (x - mean) * r, the
+//   statistics recomputed from x.
+// Rows are split into chunks that stay in L2; each chunk's mean and centred sums are taken in two
+// passes over the (cached) chunk and combined exactly (Chan et al.), so a row with a large mean and a
+// small spread loses nothing to cancellation. The whole op reads x twice (forward) or three times
+// (backward) from memory.
+static const int64_t kChunk = 16384;
+
+struct ChunkStats {
+  double n = 0, mean = 0, m2 = 0;     // count, mean of (x - x0), sum of (x - x0 - mean)^2
+  double sdy = 0, sdyxc = 0;          // sum of dy, sum of dy * (x - x0 - mean)   (backward only)
+};
+
+// Every value is taken relative to x0, the row's first element: x - x0 is exact for the values near it,
+// so a row with a large mean and a tiny spread keeps its precision (a float mean of values near 300 is
+// only good to 3e-5, a 0.3 % error at a spread of 0.01).
+static void chunk_stats(const float* x, const float* dy, int64_t m, float x0, ChunkStats& s) {
+  const v16 x0v = bc(x0);
+  v16 acc = bc(0.f);
+  int64_t i = 0;
+  for (; i + 16 <= m; i += 16) acc += ld(x + i) - x0v;
+  float tail = 0.f;
+  for (; i < m; ++i) tail += x[i] - x0;
+  const float mean = (hsum(acc) + tail) / (float)m;
+  const v16 mv = bc(mean);
+  v16 a2 = bc(0.f), ad = bc(0.f), adx = bc(0.f);
+  float t2 = 0.f, td = 0.f, tdx = 0.f;
+  i = 0;
+  if (dy) {
+    for (; i + 16 <= m; i += 16) {
+      const v16 c = (ld(x + i) - x0v) - mv, g = ld(dy + i);
+      a2 += c * c; ad += g; adx += g * c;
+    }
+    for (; i < m; ++i) { const float c = (x[i] - x0) - mean; t2 += c * c; td += dy[i]; tdx += dy[i] * c; }
+  } else {
+    for (; i + 16 <= m; i += 16) { const v16 c = (ld(x + i) - x0v) - mv; a2 += c * c; }
+    for (; i < m; ++i) { const float c = (x[i] - x0) - mean; t2 += c * c; }
+  }
+  s.n = (double)m; s.mean = mean; s.m2 = hsum(a2) + t2; s.sdy = hsum(ad) + td; s.sdyxc = hsum(adx) + tdx;
+}
+
+// Per row: x0, mean of (x - x0), 1/sqrt(var + eps), and for the backward mean(dy) and sum(dy * xh) / d.
+struct RowStats { float x0, dmean, rstd, mdy, mdyxh; };
+
+static void row_stats(const float* x, const float* dy, int64_t R, int64_t M, double eps, bool unbiased,
+                      std::vector<RowStats>& out) {
+  const int64_t nch = (M + kChunk - 1) / kChunk;
+  std::vector<ChunkStats> cs((size_t)(R * nch));
+  parallel_for(R * nch, [&](int64_t t) {
+    const int64_t r = t / nch, k = t % nch;
+    const int64_t lo = k * kChunk, m = std::min<int64_t>(kChunk, M - lo);
+    chunk_stats(x + r * M + lo, dy ? dy + r * M + lo : nullptr, m, x[r * M], cs[(size_t)t]);
+  });
+  out.resize((size_t)R);
+  for (int64_t r = 0; r < R; ++r) {
+    double n = 0, mean = 0, m2 = 0;
+    for (int64_t k = 0; k < nch; ++k) {                        // Chan's pairwise combination
+      const ChunkStats& c = cs[(size_t)(r * nch + k)];
+      const double tot = n + c.n, d = c.mean - mean;
+      mean += d * c.n / tot;
+      m2 += c.m2 + d * d * n * c.n / tot;
+      n = tot;
+    }
+    const double d = unbiased ? n - 1 : n;
+    const double rstd = 1.0 / std::sqrt(m2 / d + eps);
+    double sdy = 0, sdyxc = 0;
+    if (dy)
+      for (int64_t k = 0; k < nch; ++k) {                      // sum dy (x - mean) = sum over chunks of
+        const ChunkStats& c = cs[(size_t)(r * nch + k)];       // dy (x - chunk mean) + (chunk mean - mean) sum dy
+        sdy += c.sdy;
+        sdyxc += c.sdyxc + (c.mean - mean) * c.sdy;
+      }
+    out[(size_t)r] = {x[r * M], (float)mean, (float)rstd, (float)(sdy / n), (float)(sdyxc * rstd / d)};
+  }
+}
+
+static bool row_shape(int* ndims, int64_t** shapes, int kind, int64_t& R, int64_t& M) {
+  if (ndims[0] < 2) return false;
+  int64_t total = 1;
+  for (int d = 0; d < ndims[0]; ++d) total *= shapes[0][d];
+  R = kind == 0 ? shapes[0][0] * shapes[0][1] : shapes[0][0];
+  M = R > 0 ? total / R : 0;
+  return true;
+}
+
+extern "C" int RowNormFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                          void* stream, void* extra) {
+  if (nparam != 3) return 1;
+  const float* x = (const float*)params[0];
+  const float* cfg = (const float*)params[1];
+  float* y = (float*)params[2];
+  int64_t R, M;
+  if (!row_shape(ndims, shapes, (int)cfg[2], R, M)) return 1;
+  std::vector<RowStats> st;
+  row_stats(x, nullptr, R, M, (double)cfg[0], cfg[1] != 0.f, st);
+  const int64_t nch = (M + kChunk - 1) / kChunk;
+  parallel_for(R * nch, [&](int64_t t) {
+    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
+    const float a = st[(size_t)r].rstd, x0 = st[(size_t)r].x0, dm = st[(size_t)r].dmean;
+    const float* xr = x + r * M;
+    float* yr = y + r * M;
+    for (int64_t i = lo; i < hi; ++i) yr[i] = ((xr[i] - x0) - dm) * a;
+  });
+  return 0;
+}
+
+extern "C" int RowNormBwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                          void* stream, void* extra) {
+  if (nparam != 4) return 1;
+  const float* x = (const float*)params[0];
+  const float* dy = (const float*)params[1];
+  const float* cfg = (const float*)params[2];
+  float* dx = (float*)params[3];
+  int64_t R, M;
+  if (!row_shape(ndims, shapes, (int)cfg[2], R, M)) return 1;
+  std::vector<RowStats> st;
+  row_stats(x, dy, R, M, (double)cfg[0], cfg[1] != 0.f, st);
+  const int64_t nch = (M + kChunk - 1) / kChunk;
+  parallel_for(R * nch, [&](int64_t t) {
+    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
+    const RowStats& s = st[(size_t)r];
+    const float k = s.rstd;
+    const float* xr = x + r * M;
+    const float* gr = dy + r * M;
+    float* dr = dx + r * M;
+    for (int64_t i = lo; i < hi; ++i) dr[i] = k * (gr[i] - s.mdy - ((xr[i] - s.x0) - s.dmean) * s.rstd * s.mdyxh);
+  });
+  return 0;
+}

@@ -1,0 +1,196 @@
+"""Hand-written CPU convolution kernels (models/csrc/conv2d_cpu.cc) as MindSpore Custom ops.
+
+CPU-specific. MindSpore 2.10's own CPU convolution is 1.5-4x slower than PyTorch's on the generators'
+shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when all of this holds:
+- the device target is CPU (on GPU/Ascend the Cells use MindSpore's own kernels, unchanged);
+- the environment variable FACEGAN_NATIVE is not "0" (set it to "0" to compare or to rule them out);
+- a C++ compiler (g++, or $CXX) built the library. It is compiled on first use with -march=native into
+  build/native/ next to the package (or the temp directory if that is read-only), under a name made from
+  a hash of the source, flags and CPU, so a changed source or another machine gets its own build.
+- the convolution is one these kernels cover: stride 1, square kernel, no dilation or groups, zero
+  padding p <= k - 1 (reflection padding is a separate Cell before the convolution).
+Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
+
+Gradients: every op here carries its bprop written with ops of this module, so first- and second-order
+gradients (the WGAN-GP penalty) work:
+  y  = fwd(x, w, b; p)                 dx = fwd(dy, flip(w)^T, 0; k-1-p), dw = wgrad(dy, x; p), db = sum dy
+  dw = wgrad(dy, x; p)                 d dy = fwd(x, G, 0; p), d x = fwd(dy, flip(G)^T, 0; k-1-p)
+The padding p is passed as the length (p + 1) of an int32 argument: see `_pad_tensor`.
+"""
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+
+import mindspore as ms
+import numpy as np
+from mindspore import ops
+
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+_SRC = os.path.join(_ROOT, "csrc", "conv2d_cpu.cc")
+_FLAGS = ["-O3", "-march=native", "-shared", "-fPIC", "-std=c++17", "-pthread"]
+_state = {}
+_ops = {}
+
+
+def _cpu_id():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build_dir():
+    for d in (os.path.join(os.path.dirname(_ROOT), "build", "native"),
+              os.path.join(tempfile.gettempdir(), f"facegan-native-{os.getuid()}")):
+        try:
+            os.makedirs(d, exist_ok=True)
+            if os.access(d, os.W_OK):
+                return d
+        except OSError:
+            continue
+    return None
+
+
+def library():
+    """Path of the compiled kernel library, building it if needed; None if it cannot be built."""
+    if "lib" in _state:
+        return _state["lib"]
+    _state["lib"], _state["why"] = None, ""
+    cxx = os.environ.get("CXX") or shutil.which("g++")
+    if not cxx:
+        _state["why"] = "no C++ compiler (g++ or $CXX) on PATH"
+        return None
+    with open(_SRC, "rb") as f:
+        src = f.read()
+    key = hashlib.sha256(src + " ".join([cxx] + _FLAGS).encode() + _cpu_id().encode()).hexdigest()[:16]
+    out_dir = _build_dir()
+    if out_dir is None:
+        _state["why"] = "no writable build directory"
+        return None
+    so = os.path.join(out_dir, f"conv2d_cpu-{key}.so")
+    if not os.path.exists(so):
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+        os.close(fd)
+        try:
+            r = subprocess.run([cxx, *_FLAGS, "-o", tmp, _SRC], capture_output=True, text=True)
+            if r.returncode != 0:
+                _state["why"] = f"compiling {os.path.basename(_SRC)} failed: {r.stderr.strip()[:300]}"
+                return None
+            os.replace(tmp, so)   # atomic: a concurrent process sees the old state or a whole library
+            for old in os.listdir(out_dir):   # builds of older sources (a loaded library stays mapped)
+                if old.startswith("conv2d_cpu-") and old.endswith(".so") and old != os.path.basename(so):
+                    try:
+                        os.unlink(os.path.join(out_dir, old))
+                    except OSError:
+                        pass
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    _state["lib"] = so
+    return so
+
+
+def enabled():
+    """True when `layers.Conv2d` should use these kernels (see the module docstring)."""
+    if os.environ.get("FACEGAN_NATIVE", "1") == "0":
+        _state.setdefault("why", "FACEGAN_NATIVE=0")
+        return False
+    if ms.get_context("device_target") != "CPU":
+        return False
+    return library() is not None
+
+
+def why_not():
+    return _state.get("why", "")
+
+
+def _custom(name, out_shape, bprop):
+    def out_dtype(*types):
+        return types[0]
+    return ops.Custom(f"{library()}:{name}", out_shape=out_shape, out_dtype=out_dtype, func_type="aot",
+                      bprop=bprop)
+
+
+def _pad_tensor(pad):
+    """The padding as a *shape*: an int32 tensor of length pad + 1. Shape inference sees only shapes, and
+    Custom ops that differ only in a Python closure (their out_shape) are merged by graph mode's
+    second-order differentiation (seen: an input gradient inferred with the other op's padding), so the
+    padding travels with the arguments."""
+    return ops.zeros((pad + 1,), ms.int32)
+
+
+def _flip_t(w):
+    """flip(w)^T: (O, C, k, k) -> (C, O, k, k) reversed in both spatial axes."""
+    return ops.reverse(w, (2, 3)).transpose(1, 0, 2, 3)
+
+
+def _fwd_shape(xs, ws, bs, ps):
+    pad, k = ps[0] - 1, ws[2]
+    return (xs[0], ws[0], xs[2] + 2 * pad - k + 1, xs[3] + 2 * pad - k + 1)
+
+
+def _wgrad_shape(dys, xs, ps):
+    pad = ps[0] - 1
+    return (dys[1], xs[1], xs[2] + 2 * pad - dys[2] + 1, xs[3] + 2 * pad - dys[3] + 1)
+
+
+def _bprop_fwd(x, w, b, pad, out, dout):
+    k = w.shape[2]
+    back = _pad_tensor(k - 1 - (pad.shape[0] - 1))
+    dx = _ops["fwd"](dout, _flip_t(w), ops.zeros((w.shape[1],), w.dtype), back)
+    return dx, _ops["wgrad"](dout, x, pad), dout.sum((0, 2, 3)), ops.zeros_like(pad)
+
+
+def _bprop_wgrad(dy, x, pad, out, dout):
+    k = dout.shape[2]
+    back = _pad_tensor(k - 1 - (pad.shape[0] - 1))
+    d_dy = _ops["fwd"](x, dout, ops.zeros((dout.shape[0],), dout.dtype), pad)
+    d_x = _ops["fwd"](dy, _flip_t(dout), ops.zeros((dout.shape[1],), dout.dtype), back)
+    return d_dy, d_x, ops.zeros_like(pad)
+
+
+def conv_op(k, pad):
+    """The op y = conv(x, w) + b (stride 1, kernel k x k, zero padding `pad`) and its padding argument:
+    call it as op(x, w, b, pad_arg)."""
+    if "fwd" not in _ops:
+        _ops["fwd"] = _custom("Conv2dFwd", _fwd_shape, _bprop_fwd)
+        _ops["wgrad"] = _custom("Conv2dWgrad", _wgrad_shape, _bprop_wgrad)
+    return _ops["fwd"], ms.Tensor(np.zeros(pad + 1, np.int32))
+
+
+def row_norm_op():
+    """The op y = row_norm(x, cfg) with cfg = row_norm_cfg(...): see RowNormFwd in the C++ source."""
+    if "row_norm" in _ops:
+        return _ops["row_norm"]
+
+    def same_shape(xs, *rest):
+        return xs
+
+    bwd = _custom("RowNormBwd", same_shape, None)
+
+    def bprop(x, cfg, out, dout):
+        return bwd(x, dout, cfg), ops.zeros_like(cfg)
+
+    _ops["row_norm"] = _custom("RowNormFwd", same_shape, bprop)
+    return _ops["row_norm"]
+
+
+def row_norm_cfg(eps, unbiased, layer):
+    """Config tensor for row_norm_op: variance eps, unbiased (torch.var) or biased, layer or instance rows."""
+    return ms.Tensor(np.array([eps, 1.0 if unbiased else 0.0, 1.0 if layer else 0.0], np.float32))
+
+
+def use_portable(cell):
+    """Switch `cell`'s kernels that have no second-order gradient (RowNorm) back to MindSpore's own ops.
+    For networks whose input gradient is differentiated again (the WGAN-GP penalty). Call it before the
+    first graph of `cell` is compiled: graph mode reads the switch as a constant."""
+    for _, c in cell.cells_and_names():
+        if getattr(c, "native", False) and not getattr(c, "native_second_order", True):
+            c.native = False

@@ -1,0 +1,187 @@
+"""The hand-written CPU kernels (models/native.py) against MindSpore's own ops and PyTorch.
+
+Table-driven: each convolution row runs the native layer and a plain nn.Conv2d with the same weights, in
+GRAPH_MODE and PYNATIVE_MODE, and compares the output and the gradients of a non-linear loss with respect
+to input, weight and bias; the second-order gradient (WGAN-GP's) is compared the same way. Row norms are
+compared with PyTorch in float64, including rows with a large mean and a tiny spread.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import mindspore as ms
+from mindspore import nn, ops
+
+from models import native
+from models.layers import AdaLIN, Conv2d, InstanceNorm2d, RowNorm
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.skipif(not native.enabled(), reason=f"native kernels unavailable: {native.why_not()}")
+MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
+
+# (in, out, kernel, zero padding, input (N, H, W), bias)
+CONV_ROWS = [
+    (3, 8, 7, 0, (2, 20, 23), True),
+    (8, 5, 3, 1, (2, 17, 20), False),
+    (6, 4, 1, 0, (1, 9, 12), True),
+    (5, 3, 4, 1, (2, 12, 15), True),
+    (16, 9, 3, 2, (1, 33, 40), True),
+    (40, 16, 3, 1, (1, 8, 70), False),   # more input channels than one block; rows past 64 pixels
+]
+
+
+class _Loss(nn.Cell):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, x):
+        y = self.net(x)
+        return (y * y * ops.sin(y)).sum()
+
+
+class _GradNormLoss(nn.Cell):
+    """||d loss / d x||^2: its gradient with respect to the weights is second order, as in WGAN-GP."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.input_grad = ms.grad(_Loss(net), grad_position=0)
+
+    def construct(self, x):
+        g = self.input_grad(x)
+        return (g * g).sum()
+
+
+def _conv_pair(row, seed=0):
+    cin, cout, k, pad, _, bias = row
+    rng = np.random.default_rng(seed)
+    a = Conv2d(cin, cout, k, padding=pad, bias=bias)
+    b = nn.Conv2d(cin, cout, k, pad_mode="pad", padding=pad, has_bias=bias)
+    w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
+    a.weight.set_data(ms.Tensor(w))
+    b.weight.set_data(ms.Tensor(w))
+    if bias:
+        bb = rng.standard_normal(cout).astype(np.float32)
+        a.bias.set_data(ms.Tensor(bb))
+        b.bias.set_data(ms.Tensor(bb))
+    n, h, wd = row[4]
+    x = rng.standard_normal((n, cin, h, wd)).astype(np.float32)
+    return a, b, ms.Tensor(x)
+
+
+def _rel(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", CONV_ROWS, ids=[f"{r[0]}-{r[1]}k{r[2]}p{r[3]}" for r in CONV_ROWS])
+def test_conv_forward_and_gradients_match_mindspore(row, mode):
+    ms.set_context(mode=MODES[mode])
+    a, b, x = _conv_pair(row)
+    assert a.native
+    assert _rel(a(x).asnumpy(), b(x).asnumpy()) < 1e-5
+    ga = ms.grad(_Loss(a), grad_position=0, weights=a.trainable_params())(x)
+    gb = ms.grad(_Loss(b), grad_position=0, weights=b.trainable_params())(x)
+    assert _rel(ga[0].asnumpy(), gb[0].asnumpy()) < 1e-5
+    assert len(ga[1]) == len(gb[1]) == (2 if row[5] else 1)
+    for p, q in zip(ga[1], gb[1]):
+        assert _rel(p.asnumpy(), q.asnumpy()) < 1e-5
+
+
+@pytest.mark.parametrize("row", CONV_ROWS[:4], ids=[f"{r[0]}-{r[1]}k{r[2]}p{r[3]}" for r in CONV_ROWS[:4]])
+def test_conv_second_order_gradient_matches_mindspore(row):
+    ms.set_context(mode=ms.GRAPH_MODE)
+    a, b, x = _conv_pair(row, seed=1)
+    ga = ms.grad(_GradNormLoss(a), grad_position=0, weights=a.trainable_params())(x)
+    gb = ms.grad(_GradNormLoss(b), grad_position=0, weights=b.trainable_params())(x)
+    assert _rel(ga[0].asnumpy(), gb[0].asnumpy()) < 1e-4
+    for p, q in zip(ga[1], gb[1]):
+        assert _rel(p.asnumpy(), q.asnumpy()) < 1e-4
+
+
+def _torch_rownorm(x, unbiased, layer, eps):
+    t = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    dims = tuple(range(1, t.dim())) if layer else tuple(range(2, t.dim()))
+    mean = t.mean(dims, keepdim=True)
+    var = t.var(dims, keepdim=True, unbiased=unbiased)
+    return t, (t - mean) / torch.sqrt(var + eps)
+
+
+# (shape, unbiased, layer, input mean, input std)
+NORM_ROWS = [
+    ((2, 5, 13, 11), False, False, 0.0, 1.0),
+    ((2, 5, 13, 11), True, False, 0.5, 2.0),
+    ((2, 5, 13, 11), True, True, 0.0, 1.0),
+    ((1, 3, 160, 150), False, False, 0.0, 1.0),    # rows longer than one 16384-element chunk
+    ((1, 8, 64, 64), True, True, 1.0, 3.0),        # one layer row of several chunks
+    ((1, 4, 64, 64), False, False, 300.0, 0.01),   # large mean, tiny spread: no cancellation
+    ((2, 3, 64, 64), True, True, -300.0, 0.01),
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", NORM_ROWS, ids=[f"{'x'.join(map(str, r[0]))}-{'ub' if r[1] else 'b'}-"
+                                                 f"{'ln' if r[2] else 'in'}-m{r[3]}" for r in NORM_ROWS])
+def test_row_norm_matches_torch_float64(row, mode):
+    ms.set_context(mode=MODES[mode])
+    shape, unbiased, layer, mean, std = row
+    rng = np.random.default_rng(0)
+    x = (mean + std * rng.standard_normal(shape)).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    norm = RowNorm(1e-5, unbiased=unbiased, layer=layer)
+    assert norm.native
+
+    class Weighted(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.g = norm, ms.Tensor(g)
+
+        def construct(self, v):
+            return (self.norm(v) * self.g).sum()
+
+    y = norm(ms.Tensor(x)).asnumpy()
+    dx = ms.grad(Weighted())(ms.Tensor(x)).asnumpy()
+    t, ty = _torch_rownorm(x, unbiased, layer, 1e-5)
+    (ty * torch.from_numpy(g.astype(np.float64))).sum().backward()
+    assert _rel(y, ty.detach().numpy()) < 2e-5
+    assert _rel(dx, t.grad.numpy()) < 2e-4
+
+
+def test_row_norm_of_one_element_is_nan_as_torch_var():
+    ms.set_context(mode=ms.GRAPH_MODE)
+    y = RowNorm(1e-5, unbiased=True, layer=False)(ms.Tensor(np.ones((1, 2, 1, 1), np.float32))).asnumpy()
+    assert np.isnan(y).all()
+    assert torch.isnan(torch.ones(1, 2, 1, 1).var((2, 3), unbiased=True)).all()
+
+
+def test_use_portable_switches_norms_and_keeps_convs():
+    net = nn.SequentialCell([Conv2d(3, 4, 3, padding=1), InstanceNorm2d(4)])
+    ada = AdaLIN(4)
+    native.use_portable(net)
+    native.use_portable(ada)
+    assert net[0].native and not net[1].norm.native
+    assert not ada.mix.instance.native and not ada.mix.layer.native
+
+
+def _probe(env):
+    code = ("from models import runtime; runtime.configure('graph', 'CPU');"
+            "from models import native; from models.layers import Conv2d;"
+            "print(Conv2d(3, 4, 3).native, repr(native.why_not()))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_switch_off_and_compile_failure_fall_back_to_mindspore(tmp_path):
+    assert _probe({"FACEGAN_NATIVE": "0"}) == "False 'FACEGAN_NATIVE=0'"
+    bad = tmp_path / "cxx"
+    bad.write_text("#!/bin/sh\necho 'no compiler here' >&2\nexit 1\n")
+    bad.chmod(0o755)
+    line = _probe({"CXX": str(bad)})
+    assert line.startswith("False 'compiling conv2d_cpu.cc failed: no compiler here")
