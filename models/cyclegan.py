@@ -13,7 +13,7 @@ Initialisation: normal(0, 0.02) for conv weights, normal(1, 0.02) for BatchNorm 
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from .layers import InstanceNorm2d, ReflectionPad2d
+from .layers import Conv2d, InstanceNorm2d, ReflectionPad2d
 from .registry import register_model
 
 NORMS = ("instance", "batch", "none")
@@ -52,8 +52,7 @@ def torch_key_rules(norm, batchnorm_prefixes=()):
 
 
 def _conv(cin, cout, k, stride=1, padding=0, bias=True):
-    return nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=padding, has_bias=bias,
-                     weight_init=Normal(0.02), bias_init="zeros")
+    return Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias, weight_init=Normal(0.02))
 
 
 class ConvTranspose2d(nn.Conv2dTranspose):

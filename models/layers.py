@@ -115,10 +115,8 @@ class RowNorm(nn.Cell):
 
     On CPU one hand-written kernel per direction (models/native.py: two passes over memory forward, three
     backward); elsewhere, with FACEGAN_NATIVE=0, or where second-order gradients are taken (the native
-    backward has no gradient of its own, see `native.use_portable`), the BatchNorm-based `_row_normalize`.
+    backward has no gradient of its own: `native.use_portable`), the BatchNorm-based `_row_normalize`.
     """
-
-    native_second_order = False
 
     def __init__(self, eps, unbiased, layer):
         super().__init__()

@@ -11,8 +11,8 @@ shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when 
   padding p <= k - 1 (reflection padding is a separate Cell before the convolution).
 Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
 
-Gradients: every op here carries its bprop written with ops of this module, so first- and second-order
-gradients (the WGAN-GP penalty) work:
+Gradients: every convolution op here carries its bprop written with ops of this module, so first- and
+second-order gradients work in GRAPH_MODE (the WGAN-GP critic still uses `use_portable`, see there):
   y  = fwd(x, w, b; p)                 dx = fwd(dy, flip(w)^T, 0; k-1-p), dw = wgrad(dy, x; p), db = sum dy
   dw = wgrad(dy, x; p)                 d dy = fwd(x, G, 0; p), d x = fwd(dy, flip(G)^T, 0; k-1-p)
 The padding p is passed as the length (p + 1) of an int32 argument: see `_pad_tensor`.
@@ -188,9 +188,12 @@ def row_norm_cfg(eps, unbiased, layer):
 
 
 def use_portable(cell):
-    """Switch `cell`'s kernels that have no second-order gradient (RowNorm) back to MindSpore's own ops.
-    For networks whose input gradient is differentiated again (the WGAN-GP penalty). Call it before the
-    first graph of `cell` is compiled: graph mode reads the switch as a constant."""
+    """Switch every native kernel in `cell` back to MindSpore's own ops, for networks whose input gradient
+    is differentiated again (the WGAN-GP critic). RowNorm's backward has no gradient of its own; the
+    convolution's bprops do compose to second order in GRAPH_MODE (tests/test_native.py), but PyNative's
+    higher-order differentiation of a Custom op's bprop returned zero weight gradients (MindSpore 2.10), so
+    the convolutions are switched too. Call before the first graph of `cell` is compiled: graph mode reads
+    the switch as a constant."""
     for _, c in cell.cells_and_names():
-        if getattr(c, "native", False) and not getattr(c, "native_second_order", True):
+        if getattr(c, "native", False):
             c.native = False

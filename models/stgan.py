@@ -22,15 +22,14 @@ from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
 from .cyclegan import ConvTranspose2d
-from .layers import InstanceNorm2d
+from .layers import Conv2d, InstanceNorm2d
 from .registry import register_model
 
 MAX_DIM = 1024
 
 
 def _conv(cin, cout, k, stride, padding, bias=True):
-    return nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=padding, has_bias=bias,
-                     weight_init=Normal(0.02), bias_init="zeros")
+    return Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias, weight_init=Normal(0.02))
 
 
 def _bn(c):

@@ -159,12 +159,13 @@ def test_row_norm_of_one_element_is_nan_as_torch_var():
     assert torch.isnan(torch.ones(1, 2, 1, 1).var((2, 3), unbiased=True)).all()
 
 
-def test_use_portable_switches_norms_and_keeps_convs():
+def test_use_portable_switches_everything_off():
     net = nn.SequentialCell([Conv2d(3, 4, 3, padding=1), InstanceNorm2d(4)])
     ada = AdaLIN(4)
+    assert net[0].native and net[1].norm.native and ada.mix.layer.native
     native.use_portable(net)
     native.use_portable(ada)
-    assert net[0].native and not net[1].norm.native
+    assert not net[0].native and not net[1].norm.native
     assert not ada.mix.instance.native and not ada.mix.layer.native
 
 

@@ -54,7 +54,7 @@ class GradientPenalty(nn.Cell):
 
     def __init__(self, discriminator):
         super().__init__(auto_prefix=False)
-        native.use_portable(discriminator)   # the native row norm has no second-order gradient
+        native.use_portable(discriminator)   # second-order gradients: MindSpore's own ops (see there)
         self.discriminator = discriminator
         self.input_grad = ms.grad(as_function(discriminator), grad_position=0)
 
