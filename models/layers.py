@@ -22,19 +22,23 @@ __all__ = [
 class Conv2d(nn.Conv2d):
     """PyTorch's `nn.Conv2d` (explicit zero padding, weight (out, in, kh, kw), keys `weight` and `bias`).
 
-    On CPU, where MindSpore's own convolution is slow, the convolutions the hand-written kernels cover
-    (stride 1, kernel 1/3/4/7) run through them (models/native.py); everywhere else, and with
-    FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
+    On CPU, where MindSpore's own convolution is slow, the convolutions the hand-written kernels cover and
+    win on (stride 1, kernel 1/3/4/7, fan-in up to 128 x 3 x 3) run through them (models/native.py);
+    everywhere else, and with FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
     rounding (tests/test_native.py)."""
 
     NATIVE_KERNELS = (1, 3, 4, 7)
+    # Above this fan-in MindSpore's own (im2col + GEMM) convolution is as fast: `bench/conv_kernels.py
+    # --backward`, forward + backward, 2026-11-23: 128 -> 128 3x3 at 64 px native 38.6 ms, MindSpore 49.7,
+    # PyTorch 37.0; 256 -> 256 3x3 at 64 px native 124.0, MindSpore 102.6, PyTorch 133.7.
+    NATIVE_MAX_FAN_IN = 128 * 9
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
                          has_bias=bias, weight_init=weight_init, bias_init="zeros")
         from . import native
         self.native = (stride == 1 and kernel_size in self.NATIVE_KERNELS and padding <= kernel_size - 1
-                       and native.enabled())
+                       and in_ch * kernel_size * kernel_size <= self.NATIVE_MAX_FAN_IN and native.enabled())
         if self.native:
             self.native_op, self.native_cfg = native.conv_op(kernel_size, padding)
             self.zero_bias = Tensor(np.zeros(out_ch, np.float32))
@@ -227,21 +231,38 @@ class SoftAdaLIN(nn.Cell):
 
 
 class ReflectionPad2d(nn.Cell):
-    """`nn.ReflectionPad2d(p)` with PyTorch's argument (an int pads all four sides)."""
+    """`nn.ReflectionPad2d(p)` with PyTorch's argument (an int pads all four sides). On CPU a native kernel
+    (models/native.py), else MindSpore's MirrorPad."""
 
     def __init__(self, padding):
         super().__init__()
         self.padding = padding
         self.pad = nn.Pad(((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="REFLECT")
+        from . import native
+        self.native = native.enabled()
+        if self.native:
+            self.native_op, self.native_pad, self.native_up = native.pad_up_op(padding, 1)
 
     def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.native_pad, self.native_up)
         return self.pad(x)
 
 
 class UpsampleNearest2x(nn.Cell):
-    """`nn.Upsample(scale_factor=2, mode='nearest')`, as an exact broadcast + reshape (runs on every backend)."""
+    """`nn.Upsample(scale_factor=2, mode='nearest')`: on CPU a native kernel, elsewhere an exact broadcast +
+    reshape (runs on every backend)."""
+
+    def __init__(self):
+        super().__init__()
+        from . import native
+        self.native = native.enabled()
+        if self.native:
+            self.native_op, self.native_pad, self.native_up = native.pad_up_op(0, 2)
 
     def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.native_pad, self.native_up)
         b, c, h, w = x.shape
         y = ops.broadcast_to(x.reshape(b, c, h, 1, w, 1), (b, c, h, 2, w, 2))
         return y.reshape(b, c, h * 2, w * 2)

@@ -187,6 +187,32 @@ def row_norm_cfg(eps, unbiased, layer):
     return ms.Tensor(np.array([eps, 1.0 if unbiased else 0.0, 1.0 if layer else 0.0], np.float32))
 
 
+def _padup_shape(xs, ps, us):
+    pad, up = ps[0] - 1, us[0]
+    return (xs[0], xs[1], up * xs[2] + 2 * pad, up * xs[3] + 2 * pad)
+
+
+def _padup_grad_shape(dys, xs, ps, us):
+    return xs
+
+
+def _bprop_padup(x, pad, up, out, dout):
+    return _ops["padup_grad"](dout, x, pad, up), ops.zeros_like(pad), ops.zeros_like(up)
+
+
+def _bprop_padup_grad(dy, x, pad, up, out, dout):
+    return _ops["padup"](dout, pad, up), ops.zeros_like(x), ops.zeros_like(pad), ops.zeros_like(up)
+
+
+def pad_up_op(pad, up):
+    """The op y = reflection_pad(upsample_nearest(x, up), pad) (up 1 or 2) and its two shape arguments:
+    call it as op(x, pad_arg, up_arg)."""
+    if "padup" not in _ops:
+        _ops["padup"] = _custom("PadUp", _padup_shape, _bprop_padup)
+        _ops["padup_grad"] = _custom("PadUpGrad", _padup_grad_shape, _bprop_padup_grad)
+    return _ops["padup"], ms.Tensor(np.zeros(pad + 1, np.int32)), ms.Tensor(np.zeros(up, np.int32))
+
+
 def use_portable(cell):
     """Switch every native kernel in `cell` back to MindSpore's own ops, for networks whose input gradient
     is differentiated again (the WGAN-GP critic). RowNorm's backward has no gradient of its own; the

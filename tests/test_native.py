@@ -17,7 +17,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from models import native
-from models.layers import AdaLIN, Conv2d, InstanceNorm2d, RowNorm
+from models.layers import AdaLIN, Conv2d, InstanceNorm2d, ReflectionPad2d, RowNorm, UpsampleNearest2x
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.skipif(not native.enabled(), reason=f"native kernels unavailable: {native.why_not()}")
@@ -54,6 +54,20 @@ class _GradNormLoss(nn.Cell):
     def construct(self, x):
         g = self.input_grad(x)
         return (g * g).sum()
+
+
+class _Weighted(nn.Cell):
+    def __init__(self, layer, g):
+        super().__init__()
+        self.layer, self.g = layer, ms.Tensor(g)
+
+    def construct(self, v):
+        return (self.layer(v) * self.g).sum()
+
+
+def _weighted_sum_grad(layer, x, g):
+    """d sum(layer(x) * g) / dx."""
+    return ms.grad(_Weighted(layer, g))(ms.Tensor(x)).asnumpy()
 
 
 def _conv_pair(row, seed=0):
@@ -135,21 +149,37 @@ def test_row_norm_matches_torch_float64(row, mode):
     g = rng.standard_normal(shape).astype(np.float32)
     norm = RowNorm(1e-5, unbiased=unbiased, layer=layer)
     assert norm.native
-
-    class Weighted(nn.Cell):
-        def __init__(self):
-            super().__init__()
-            self.norm, self.g = norm, ms.Tensor(g)
-
-        def construct(self, v):
-            return (self.norm(v) * self.g).sum()
-
     y = norm(ms.Tensor(x)).asnumpy()
-    dx = ms.grad(Weighted())(ms.Tensor(x)).asnumpy()
+    dx = _weighted_sum_grad(norm, x, g)
     t, ty = _torch_rownorm(x, unbiased, layer, 1e-5)
     (ty * torch.from_numpy(g.astype(np.float64))).sum().backward()
     assert _rel(y, ty.detach().numpy()) < 2e-5
     assert _rel(dx, t.grad.numpy()) < 2e-4
+
+
+# (layer factory, input shape, PyTorch reference)
+PAD_ROWS = [
+    ("pad1", lambda: ReflectionPad2d(1), (2, 3, 8, 9), torch.nn.ReflectionPad2d(1)),
+    ("pad3", lambda: ReflectionPad2d(3), (1, 2, 4, 6), torch.nn.ReflectionPad2d(3)),
+    ("up2", UpsampleNearest2x, (2, 3, 5, 7), torch.nn.Upsample(scale_factor=2, mode="nearest")),
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", PAD_ROWS, ids=[r[0] for r in PAD_ROWS])
+def test_pad_and_upsample_match_torch(row, mode):
+    ms.set_context(mode=MODES[mode])
+    _, make, shape, ref = row
+    layer = make()
+    assert layer.native
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    t = torch.from_numpy(x).requires_grad_(True)
+    ty = ref(t)
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    (ty * torch.from_numpy(g)).sum().backward()
+    np.testing.assert_array_equal(layer(ms.Tensor(x)).asnumpy(), ty.detach().numpy())
+    np.testing.assert_allclose(_weighted_sum_grad(layer, x, g), t.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_row_norm_of_one_element_is_nan_as_torch_var():
@@ -157,6 +187,11 @@ def test_row_norm_of_one_element_is_nan_as_torch_var():
     y = RowNorm(1e-5, unbiased=True, layer=False)(ms.Tensor(np.ones((1, 2, 1, 1), np.float32))).asnumpy()
     assert np.isnan(y).all()
     assert torch.isnan(torch.ones(1, 2, 1, 1).var((2, 3), unbiased=True)).all()
+
+
+def test_large_fan_in_and_strided_convs_stay_on_mindspore():
+    assert Conv2d(128, 8, 3).native and not Conv2d(129, 8, 3).native
+    assert not Conv2d(3, 8, 3, stride=2).native and not Conv2d(3, 8, 5).native
 
 
 def test_use_portable_switches_everything_off():

@@ -391,3 +391,85 @@ extern "C" int RowNormBwd(int nparam, void** params, int* ndims, int64_t** shape
   });
   return 0;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// PadUp(x[N,C,H,W], pad[p + 1], up[u]) -> y[N,C,uH+2p,uW+2p]: nearest upsampling by u (1 or 2), then
+//   reflection padding p (PyTorch's ReflectionPad2d: the edge row is not repeated). p and u are the
+//   lengths of the two last arguments (shape inference sees shapes only).
+// PadUpGrad(dy[N,C,uH+2p,uW+2p], x[N,C,H,W], pad, up) -> dx: every dy element added to the x element it
+//   was copied from (x is passed for its shape only).
+static inline int64_t reflect(int64_t i, int64_t n) {
+  if (n == 1) return 0;
+  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+  return i;
+}
+
+static void source_index(int64_t n_out, int64_t n_in, int64_t p, int64_t u, std::vector<int64_t>& idx) {
+  idx.resize((size_t)n_out);
+  for (int64_t i = 0; i < n_out; ++i) idx[(size_t)i] = reflect(i - p, n_in * u) / u;
+}
+
+extern "C" int PadUp(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, void* stream,
+                     void* extra) {
+  if (nparam != 4) return 1;
+  const float* x = (const float*)params[0];
+  float* y = (float*)params[3];
+  const int64_t N = shapes[0][0], C = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t P = shapes[1][0] - 1, U = shapes[2][0];
+  const int64_t Ho = U * H + 2 * P, Wo = U * W + 2 * P;
+  if (P >= U * H || P >= U * W) return 1;   // PyTorch's limit: padding smaller than the (upsampled) size
+  std::vector<int64_t> ri, ci;
+  source_index(Ho, H, P, U, ri);
+  source_index(Wo, W, P, U, ci);
+  parallel_for(N * C, [&](int64_t nc) {
+    const float* xs = x + nc * H * W;
+    float* ys = y + nc * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const float* xr = xs + ri[(size_t)oh] * W;
+      float* yr = ys + oh * Wo;
+      if (U == 1) {
+        memcpy(yr + P, xr, W * sizeof(float));
+      } else {
+        for (int64_t j = 0; j < W; ++j) yr[P + 2 * j] = yr[P + 2 * j + 1] = xr[j];
+      }
+      for (int64_t ow = 0; ow < P; ++ow) {
+        yr[ow] = xr[ci[(size_t)ow]];
+        yr[Wo - 1 - ow] = xr[ci[(size_t)(Wo - 1 - ow)]];
+      }
+    }
+  });
+  return 0;
+}
+
+extern "C" int PadUpGrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                         void* stream, void* extra) {
+  if (nparam != 5) return 1;
+  const float* dy = (const float*)params[0];
+  float* dx = (float*)params[4];
+  const int64_t N = shapes[1][0], C = shapes[1][1], H = shapes[1][2], W = shapes[1][3];
+  const int64_t P = shapes[2][0] - 1, U = shapes[3][0];
+  const int64_t Ho = U * H + 2 * P, Wo = U * W + 2 * P;
+  if (shapes[0][2] != Ho || shapes[0][3] != Wo) return 1;
+  std::vector<int64_t> ri, ci;
+  source_index(Ho, H, P, U, ri);
+  source_index(Wo, W, P, U, ci);
+  parallel_for(N * C, [&](int64_t nc) {
+    const float* gs = dy + nc * Ho * Wo;
+    float* ds = dx + nc * H * W;
+    std::fill(ds, ds + H * W, 0.f);
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const float* gr = gs + oh * Wo;
+      float* dr = ds + ri[(size_t)oh] * W;
+      if (U == 1) {
+        for (int64_t j = 0; j < W; ++j) dr[j] += gr[P + j];
+      } else {
+        for (int64_t j = 0; j < W; ++j) dr[j] += gr[P + 2 * j] + gr[P + 2 * j + 1];
+      }
+      for (int64_t ow = 0; ow < P; ++ow) {
+        dr[ci[(size_t)ow]] += gr[ow];
+        dr[ci[(size_t)(Wo - 1 - ow)]] += gr[Wo - 1 - ow];
+      }
+    }
+  });
+  return 0;
+}
