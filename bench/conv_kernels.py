@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The convolution three ways on the generators' shapes, same run, same inputs.
+"""The convolution four ways on the networks' shapes, same run, same inputs.
 
   .venv/bin/python bench/conv_kernels.py [--repeat 7] [--shapes p2c|all] [--backward]
 
@@ -7,12 +7,15 @@ One stride-1, zero-padded convolution (no bias), each timed as a median of --rep
   pytorch          F.conv2d (oneDNN, AVX-512 on this CPU)
   mindspore        nn.Conv2d in GRAPH_MODE (oneDNN capped at AVX2 by models/runtime.py: its AVX-512 path is
                    a reference loop here, see bench/conv_isa.py)
-  native           models.layers.Conv2d with the hand-written kernel of models/csrc/conv2d_cpu.cc (what the
-                   networks use on CPU)
-With --backward each run is forward + backward (input and weight gradients of sum(y * g)). Every column
+  direct           models.layers.Conv2d, the hand-written direct kernel of models/csrc/conv2d_cpu.cc
+  gemm             the same layer on the kernels' im2col + SGEMM path (NumPy's OpenBLAS)
+The networks use the native layer, which picks direct or GEMM per call by fan-in and output channels
+(`use_gemm` in the C++ source; the "native" column marks the one it picks).
+With --backward each run is forward + backward: input and weight gradients of sum(y * y * g) / 2, a loss
+that needs y (with a loss linear in y, graph mode drops the forward convolution altogether). Every column
 includes copying the result to host. The shapes are the stride-1 convolutions of the photo2cartoon
-generator at 256 px (plus the CycleGAN residual conv with --shapes all). Prints a Markdown table: time,
-GFLOP/s, ratio to PyTorch, largest difference from PyTorch.
+generator at 256 px, plus (--shapes all) the CycleGAN residual convolution and PatchGAN's two stride-1
+layers. Prints a Markdown table: time, GFLOP/s, ratio to PyTorch, largest difference from PyTorch.
 """
 import argparse
 import os
@@ -24,10 +27,11 @@ from timing import median_time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# (in, out, kernel, size): photo2cartoon's stride-1 convolutions at 256 px input
-P2C_SHAPES = [(3, 32, 7, 256), (32, 16, 3, 256), (16, 8, 3, 256), (8, 8, 3, 256), (32, 16, 3, 64),
-              (128, 128, 3, 64), (128, 64, 3, 128), (64, 32, 3, 256), (32, 3, 7, 256)]
-EXTRA_SHAPES = [(256, 256, 3, 64)]   # CycleGAN resnet_9blocks residual conv
+# (in, out, kernel, input size, zero padding): photo2cartoon's stride-1 convolutions at 256 px input
+P2C_SHAPES = [(3, 32, 7, 256, 3), (32, 16, 3, 256, 1), (16, 8, 3, 256, 1), (8, 8, 3, 256, 1), (32, 16, 3, 64, 1),
+              (128, 128, 3, 64, 1), (128, 64, 3, 128, 1), (64, 32, 3, 256, 1), (32, 3, 7, 256, 3)]
+# CycleGAN resnet_9blocks residual conv; PatchGAN (basic) stride-1 layers at 256 px input
+EXTRA_SHAPES = [(256, 256, 3, 64, 1), (256, 512, 4, 32, 1), (512, 1, 4, 31, 1)]
 
 
 def timed(fn, repeat):
@@ -52,17 +56,18 @@ def main():
         sys.exit(f"bench/conv_kernels.py: native kernels unavailable: {native.why_not()}")
     shapes = P2C_SHAPES + (EXTRA_SHAPES if a.shapes == "all" else [])
     what = "forward + backward" if a.backward else "forward"
-    print(f"stride-1 convolutions, batch 1, 'same' zero padding, {what}, median of {a.repeat}; "
-          "ratio = time / PyTorch")
-    print("| in -> out, kernel, size | GFLOP | PyTorch ms | MindSpore ms (ratio) | native ms (ratio) "
-          "| GFLOP/s PT / MS / native | max diff MS / native |")
-    print("|---|---|---|---|---|---|---|")
-    for cin, cout, k, s in shapes:
+    gemm = native.gemm_enabled()
+    print(f"stride-1 convolutions, batch 1, {what}, median of {a.repeat}; ratio = time / PyTorch; "
+          f"* = the path the networks take (GEMM: {native.blas_library() or 'unavailable'})")
+    print("| in -> out, kernel, size | GFLOP | PyTorch ms | MindSpore ms (ratio) | direct ms (ratio) "
+          "| GEMM ms (ratio) | GFLOP/s PT / MS / direct / GEMM | max diff MS / direct / GEMM |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cin, cout, k, s, p in shapes:
         rng = np.random.default_rng(0)
         x = rng.standard_normal((1, cin, s, s)).astype(np.float32)
         w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
-        g = rng.standard_normal((1, cout, s, s)).astype(np.float32)
-        p = k // 2
+        os_ = s + 2 * p - k + 1
+        g = rng.standard_normal((1, cout, os_, os_)).astype(np.float32)
         xt, wt, gt = torch.from_numpy(x), torch.from_numpy(w).requires_grad_(a.backward), torch.from_numpy(g)
 
         def t_run():
@@ -70,7 +75,8 @@ def main():
                 with torch.no_grad():
                     return torch.nn.functional.conv2d(xt, wt, padding=p).numpy().copy()
             xg = xt.clone().requires_grad_(True)
-            (torch.nn.functional.conv2d(xg, wt, padding=p) * gt).sum().backward()
+            y = torch.nn.functional.conv2d(xg, wt, padding=p)
+            (y * y * gt).sum().mul(0.5).backward()
             out = np.concatenate([xg.grad.numpy().ravel(), wt.grad.numpy().ravel()])
             wt.grad = None
             return out
@@ -83,34 +89,45 @@ def main():
             layer.weight.set_data(ms.Tensor(w))
         xm, gm = ms.Tensor(x), ms.Tensor(g)
 
-        def ms_runner(layer):
+        def ms_runner(layer, path=None):
             if not a.backward:
-                return lambda: layer(xm).asnumpy()
+                run = lambda: layer(xm).asnumpy()  # noqa: E731
+            else:
+                class Loss(nn.Cell):
+                    def __init__(self):
+                        super().__init__()
+                        self.layer = layer
 
-            class Loss(nn.Cell):
-                def __init__(self):
-                    super().__init__()
-                    self.layer = layer
+                    def construct(self, v, gg):
+                        y = self.layer(v)
+                        return (y * y * gg).sum() * 0.5
+                grad = ms.grad(Loss(), grad_position=0, weights=layer.trainable_params())
 
-                def construct(self, v, gg):
-                    return (self.layer(v) * gg).sum()
-            grad = ms.grad(Loss(), grad_position=0, weights=layer.trainable_params())
+                def run():
+                    dx, (dw,) = grad(xm, gm)
+                    return np.concatenate([dx.asnumpy().ravel(), dw.asnumpy().ravel()])
+            if path is None:
+                return run
 
-            def run():
-                dx, (dw,) = grad(xm, gm)
-                return np.concatenate([dx.asnumpy().ravel(), dw.asnumpy().ravel()])
-            return run
+            def forced():   # the C++ side reads FACEGAN_NATIVE_GEMM at every call
+                os.environ["FACEGAN_NATIVE_GEMM"] = path
+                try:
+                    return run()
+                finally:
+                    os.environ.pop("FACEGAN_NATIVE_GEMM")
+            return forced
 
-        r_ms, r_nat = ms_runner(plain), ms_runner(fast)
-        d_ms = float(np.abs(r_ms() - ref).max())
-        d_nat = float(np.abs(r_nat() - ref).max())
+        runners = [ms_runner(plain), ms_runner(fast, "0")] + ([ms_runner(fast, "1")] if gemm else [])
+        diffs = [float(np.abs(r() - ref).max()) for r in runners]
         tt = timed(t_run, a.repeat)
-        tm = timed(r_ms, a.repeat)
-        td = timed(r_nat, a.repeat)
-        gflop = 2 * cin * cout * k * k * s * s / 1e9 * (3 if a.backward else 1)
-        print(f"| {cin} -> {cout}, {k}x{k}, {s} px | {gflop:.2f} | {tt * 1e3:.1f} | {tm * 1e3:.1f} ({tm / tt:.2f}) | "
-              f"{td * 1e3:.1f} ({td / tt:.2f}) | {gflop / tt:.0f} / {gflop / tm:.0f} / {gflop / td:.0f} | "
-              f"{d_ms:.1e} / {d_nat:.1e} |", flush=True)
+        times = [timed(r, a.repeat) for r in runners]
+        gflop = 2 * cin * cout * k * k * os_ * os_ / 1e9 * (3 if a.backward else 1)
+        picks_gemm = gemm and native.picks_gemm(cin * k * k, cout)
+        cells = [f"{t * 1e3:.1f} ({t / tt:.2f})" for t in times] + ([] if gemm else ["-"])
+        cells[1 + picks_gemm] += " *"
+        rates = " / ".join(f"{gflop / t:.0f}" for t in [tt] + times)
+        print(f"| {cin} -> {cout}, {k}x{k}, {s} px | {gflop:.2f} | {tt * 1e3:.1f} | {' | '.join(cells)} | {rates} | "
+              f"{' / '.join(f'{d:.1e}' for d in diffs)} |", flush=True)
 
 
 if __name__ == "__main__":

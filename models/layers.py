@@ -28,9 +28,8 @@ class Conv2d(nn.Conv2d):
     rounding (tests/test_native.py)."""
 
     NATIVE_KERNELS = (1, 3, 4, 7)
-    # Above this fan-in MindSpore's own (im2col + GEMM) convolution is as fast: `bench/conv_kernels.py
-    # --backward`, forward + backward, 2026-11-23: 128 -> 128 3x3 at 64 px native 38.6 ms, MindSpore 49.7,
-    # PyTorch 37.0; 256 -> 256 3x3 at 64 px native 124.0, MindSpore 102.6, PyTorch 133.7.
+    # Without a BLAS for the kernels' im2col + SGEMM path (models/native.blas_library), the direct kernel
+    # alone is no faster than MindSpore's own convolution above this fan-in (bench/conv_kernels.py).
     NATIVE_MAX_FAN_IN = 128 * 9
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
@@ -38,7 +37,8 @@ class Conv2d(nn.Conv2d):
                          has_bias=bias, weight_init=weight_init, bias_init="zeros")
         from . import native
         self.native = (stride == 1 and kernel_size in self.NATIVE_KERNELS and padding <= kernel_size - 1
-                       and in_ch * kernel_size * kernel_size <= self.NATIVE_MAX_FAN_IN and native.enabled())
+                       and native.enabled()
+                       and (in_ch * kernel_size * kernel_size <= self.NATIVE_MAX_FAN_IN or native.gemm_enabled()))
         if self.native:
             self.native_op, self.native_cfg = native.conv_op(kernel_size, padding)
             self.zero_bias = Tensor(np.zeros(out_ch, np.float32))

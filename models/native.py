@@ -13,8 +13,10 @@ Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` 
 
 Gradients: every convolution op here carries its bprop written with ops of this module, so first- and
 second-order gradients work in GRAPH_MODE (the WGAN-GP critic still uses `use_portable`, see there):
-  y  = fwd(x, w, b; p)                 dx = fwd(dy, flip(w)^T, 0; k-1-p), dw = wgrad(dy, x; p), db = sum dy
-  dw = wgrad(dy, x; p)                 d dy = fwd(x, G, 0; p), d x = fwd(dy, flip(G)^T, 0; k-1-p)
+  y  = fwd(x, w, b; p)      dx = dgrad(dy, w; p), dw = wgrad(dy, x; p), db = sum dy
+  dw = wgrad(dy, x; p)      d dy = fwd(x, G, 0; p), d x = dgrad(dy, G; p)
+  dx = dgrad(dy, w; p)      d dy = fwd(G, w, 0; p), d w = wgrad(dy, G; p)
+(dgrad is the forward kernel on dy with flip(w)^T and padding k-1-p, the flip done in C++.)
 The padding p is passed as the length (p + 1) of an int32 argument: see `_pad_tensor`.
 """
 import hashlib
@@ -97,6 +99,52 @@ def library():
     return so
 
 
+_SGEMM_NAMES = ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "cblas_sgemm")
+
+
+def blas_library():
+    """The BLAS the convolution kernels use for large fan-in (im2col + SGEMM), or None: $FACEGAN_BLAS_LIB if
+    set (then only it), else the OpenBLAS inside NumPy's wheel (numpy.libs/). It must export an SGEMM and
+    `openblas_set_num_threads_local` (OpenBLAS >= 0.3.27), so that each call runs on one of the kernels'
+    own threads. The C++ side reads the path from FACEGAN_BLAS_LIB, which this sets."""
+    if "blas" in _state:
+        return _state["blas"]
+    import ctypes
+    import glob
+    _state["blas"] = None
+    if os.environ.get("FACEGAN_BLAS_LIB"):
+        cands = [os.environ["FACEGAN_BLAS_LIB"]]   # the user's choice, and only it
+    else:
+        np_dir, cands = os.path.dirname(np.__file__), []
+        for d in (os.path.join(os.path.dirname(np_dir), "numpy.libs"), os.path.join(np_dir, ".libs")):
+            cands += sorted(glob.glob(os.path.join(d, "lib*openblas*.so*")))
+    for path in cands:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_set_num_threads_local") and any(hasattr(lib, n) for n in _SGEMM_NAMES):
+            os.environ["FACEGAN_BLAS_LIB"] = path
+            _state["blas"] = path
+            break
+    return _state["blas"]
+
+
+def gemm_enabled():
+    """True when the kernels can take the im2col + SGEMM path (large fan-in); FACEGAN_NATIVE_GEMM=0 turns
+    it off."""
+    return os.environ.get("FACEGAN_NATIVE_GEMM", "") != "0" and blas_library() is not None
+
+
+def picks_gemm(fan_in, out_channels):
+    """Whether the kernels take the SGEMM path for a convolution with this fan-in (C*k*k) and output
+    count (the rule lives in the C++ source, `use_gemm`; FACEGAN_NATIVE_GEMM=0 / 1 forces it)."""
+    import ctypes
+    lib = ctypes.CDLL(library())
+    lib.ConvUsesGemm.argtypes = [ctypes.c_int64, ctypes.c_int64]
+    return bool(lib.ConvUsesGemm(fan_in, out_channels))
+
+
 def enabled():
     """True when `layers.Conv2d` should use these kernels (see the module docstring)."""
     if os.environ.get("FACEGAN_NATIVE", "1") == "0":
@@ -104,6 +152,7 @@ def enabled():
         return False
     if ms.get_context("device_target") != "CPU":
         return False
+    blas_library()   # before the first kernel runs: the C++ side reads FACEGAN_BLAS_LIB once
     return library() is not None
 
 
@@ -126,11 +175,6 @@ def _pad_tensor(pad):
     return ops.zeros((pad + 1,), ms.int32)
 
 
-def _flip_t(w):
-    """flip(w)^T: (O, C, k, k) -> (C, O, k, k) reversed in both spatial axes."""
-    return ops.reverse(w, (2, 3)).transpose(1, 0, 2, 3)
-
-
 def _fwd_shape(xs, ws, bs, ps):
     pad, k = ps[0] - 1, ws[2]
     return (xs[0], ws[0], xs[2] + 2 * pad - k + 1, xs[3] + 2 * pad - k + 1)
@@ -141,19 +185,23 @@ def _wgrad_shape(dys, xs, ps):
     return (dys[1], xs[1], xs[2] + 2 * pad - dys[2] + 1, xs[3] + 2 * pad - dys[3] + 1)
 
 
+def _dgrad_shape(dys, ws, ps):
+    pad, k = ps[0] - 1, ws[2]
+    return (dys[0], ws[1], dys[2] - 2 * pad + k - 1, dys[3] - 2 * pad + k - 1)
+
+
 def _bprop_fwd(x, w, b, pad, out, dout):
-    k = w.shape[2]
-    back = _pad_tensor(k - 1 - (pad.shape[0] - 1))
-    dx = _ops["fwd"](dout, _flip_t(w), ops.zeros((w.shape[1],), w.dtype), back)
-    return dx, _ops["wgrad"](dout, x, pad), dout.sum((0, 2, 3)), ops.zeros_like(pad)
+    return _ops["dgrad"](dout, w, pad), _ops["wgrad"](dout, x, pad), dout.sum((0, 2, 3)), ops.zeros_like(pad)
 
 
 def _bprop_wgrad(dy, x, pad, out, dout):
-    k = dout.shape[2]
-    back = _pad_tensor(k - 1 - (pad.shape[0] - 1))
     d_dy = _ops["fwd"](x, dout, ops.zeros((dout.shape[0],), dout.dtype), pad)
-    d_x = _ops["fwd"](dy, _flip_t(dout), ops.zeros((dout.shape[1],), dout.dtype), back)
-    return d_dy, d_x, ops.zeros_like(pad)
+    return d_dy, _ops["dgrad"](dy, dout, pad), ops.zeros_like(pad)
+
+
+def _bprop_dgrad(dy, w, pad, out, dout):
+    d_dy = _ops["fwd"](dout, w, ops.zeros((w.shape[0],), w.dtype), pad)
+    return d_dy, _ops["wgrad"](dy, dout, pad), ops.zeros_like(pad)
 
 
 def conv_op(k, pad):
@@ -162,6 +210,7 @@ def conv_op(k, pad):
     if "fwd" not in _ops:
         _ops["fwd"] = _custom("Conv2dFwd", _fwd_shape, _bprop_fwd)
         _ops["wgrad"] = _custom("Conv2dWgrad", _wgrad_shape, _bprop_wgrad)
+        _ops["dgrad"] = _custom("Conv2dDgrad", _dgrad_shape, _bprop_dgrad)
     return _ops["fwd"], ms.Tensor(np.zeros(pad + 1, np.int32))
 
 

@@ -31,7 +31,19 @@ CONV_ROWS = [
     (5, 3, 4, 1, (2, 12, 15), True),
     (16, 9, 3, 2, (1, 33, 40), True),
     (40, 16, 3, 1, (1, 8, 70), False),   # more input channels than one block; rows past 64 pixels
+    (8, 5, 3, 1, (2, 96, 90), True),     # GEMM: two pixel blocks per sample, partial weight gradients
+    (64, 6, 4, 2, (2, 9, 11), True),     # GEMM: weight gradient blocked by unrolled rows, several blocks
 ]
+# Each row runs on both paths of the kernels (the C++ side reads FACEGAN_NATIVE_GEMM at every call).
+PATHS = {"direct": "0", "gemm": "1"}
+
+
+@pytest.fixture(params=list(PATHS))
+def conv_path(request, monkeypatch):
+    if request.param == "gemm" and not native.gemm_enabled():
+        pytest.skip("no BLAS for the GEMM path")
+    monkeypatch.setenv("FACEGAN_NATIVE_GEMM", PATHS[request.param])
+    return request.param
 
 
 class _Loss(nn.Cell):
@@ -94,7 +106,7 @@ def _rel(a, b):
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("row", CONV_ROWS, ids=[f"{r[0]}-{r[1]}k{r[2]}p{r[3]}" for r in CONV_ROWS])
-def test_conv_forward_and_gradients_match_mindspore(row, mode):
+def test_conv_forward_and_gradients_match_mindspore(row, mode, conv_path):
     ms.set_context(mode=MODES[mode])
     a, b, x = _conv_pair(row)
     assert a.native
@@ -107,8 +119,11 @@ def test_conv_forward_and_gradients_match_mindspore(row, mode):
         assert _rel(p.asnumpy(), q.asnumpy()) < 1e-5
 
 
-@pytest.mark.parametrize("row", CONV_ROWS[:4], ids=[f"{r[0]}-{r[1]}k{r[2]}p{r[3]}" for r in CONV_ROWS[:4]])
-def test_conv_second_order_gradient_matches_mindspore(row):
+SECOND_ORDER_ROWS = CONV_ROWS[:4] + CONV_ROWS[-1:]
+
+
+@pytest.mark.parametrize("row", SECOND_ORDER_ROWS, ids=[f"{r[0]}-{r[1]}k{r[2]}p{r[3]}" for r in SECOND_ORDER_ROWS])
+def test_conv_second_order_gradient_matches_mindspore(row, conv_path):
     ms.set_context(mode=ms.GRAPH_MODE)
     a, b, x = _conv_pair(row, seed=1)
     ga = ms.grad(_GradNormLoss(a), grad_position=0, weights=a.trainable_params())(x)
@@ -189,9 +204,19 @@ def test_row_norm_of_one_element_is_nan_as_torch_var():
     assert torch.isnan(torch.ones(1, 2, 1, 1).var((2, 3), unbiased=True)).all()
 
 
-def test_large_fan_in_and_strided_convs_stay_on_mindspore():
-    assert Conv2d(128, 8, 3).native and not Conv2d(129, 8, 3).native
+def test_which_convs_go_native(monkeypatch):
     assert not Conv2d(3, 8, 3, stride=2).native and not Conv2d(3, 8, 5).native
+    assert Conv2d(128, 8, 3).native
+    assert Conv2d(129, 8, 3).native == native.gemm_enabled()   # large fan-in needs the GEMM path
+    monkeypatch.setenv("FACEGAN_NATIVE_GEMM", "0")
+    assert Conv2d(128, 8, 3).native and not Conv2d(129, 8, 3).native
+    assert not native.picks_gemm(256 * 9, 256)
+
+
+@pytest.mark.skipif(not native.gemm_enabled(), reason="no BLAS for the GEMM path")
+def test_gemm_rule_small_channels_direct_large_gemm():
+    assert native.picks_gemm(256 * 9, 256) and native.picks_gemm(256 * 16, 512)
+    assert not native.picks_gemm(16 * 9, 8) and not native.picks_gemm(512 * 16, 1)
 
 
 def test_use_portable_switches_everything_off():
@@ -221,3 +246,17 @@ def test_switch_off_and_compile_failure_fall_back_to_mindspore(tmp_path):
     bad.chmod(0o755)
     line = _probe({"CXX": str(bad)})
     assert line.startswith("False 'compiling conv2d_cpu.cc failed: no compiler here")
+
+
+def test_unusable_blas_leaves_large_fan_in_to_mindspore(tmp_path):
+    """A BLAS path that does not load (or lacks SGEMM / per-thread threads): no GEMM path, so a 256-channel
+    convolution stays on MindSpore's kernel, a small one on the direct kernel."""
+    code = ("from models import runtime; runtime.configure('graph', 'CPU');"
+            "from models import native; from models.layers import Conv2d;"
+            "print(Conv2d(256, 8, 3).native, Conv2d(8, 8, 3).native, native.gemm_enabled(),"
+            " native.picks_gemm(256 * 9, 256))")
+    for bad in (str(tmp_path / "missing.so"), native.library()):   # the kernels' own library has no SGEMM
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "FACEGAN_BLAS_LIB": bad})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().splitlines()[-1] == "False True False False"

@@ -7,10 +7,19 @@
 //
 // Conv2dFwd(x[N,C,H,W], w[O,C,K,K], b[O], pad[p + 1]) -> y[N,O,H+2p-K+1,W+2p-K+1]
 //   stride 1, square kernel, zero padding p on all sides, bias added (pass zeros for none).
-//   The backward of the input is the same kernel: dx = Conv2dFwd(dy, flip(w)^T, 0, K-1-p).
+// Conv2dDgrad(dy[N,O,OH,OW], w[O,C,K,K], pad[p + 1]) -> dx: the input gradient, i.e. the forward
+//   kernel on dy with flip(w)^T and padding K-1-p.
 // Conv2dWgrad(dy[N,O,OH,OW], x[N,C,H,W], pad[p + 1]) -> dw[O,C,K,K]
 // The zero padding p is the length of the last argument minus one (models/native.py: shape inference
 // sees shapes only); its values are not read.
+//
+// Two implementations behind each entry point, chosen per call (use_gemm):
+// - direct: GCC vector extensions, 8 output channels x 32 pixels of accumulators; best at the small
+//   channel counts of the photo2cartoon generator;
+// - im2col + SGEMM: a block of pixels unrolled into a (C*K*K, pixels) matrix, multiplied by the weights
+//   with the OpenBLAS that NumPy's wheel carries (models/native.py passes its path in FACEGAN_BLAS_LIB;
+//   it is loaded with dlopen, each call single-threaded inside our own pool). Best at large fan-in (the
+//   CycleGAN residual blocks, PatchGAN). FACEGAN_NATIVE_GEMM=0 / 1 forces the direct / GEMM path.
 //
 // Both are built with GCC vector extensions and -march=native by models/native.py (so AVX-512 where the
 // CPU has it) and run on a small thread pool of their own whose idle workers sleep: OpenMP's workers spin
@@ -25,6 +34,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -132,16 +142,176 @@ static void pad_input(const float* x, int64_t N, int64_t C, int64_t H, int64_t W
   });
 }
 
-extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
-                         void* stream, void* extra) {
-  if (nparam != 5) return 1;
-  const float* x = (const float*)params[0];
-  const float* w = (const float*)params[1];
-  const float* b = (const float*)params[2];
-  float* y = (float*)params[4];
-  const int64_t N = shapes[0][0], C = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
-  const int64_t O = shapes[1][0], K = shapes[1][2];
-  const int64_t P = shapes[3][0] - 1;
+// ---------------------------------------------------------------------------------------------------
+// SGEMM from a BLAS loaded at run time. Only a BLAS whose thread count can be set per calling thread
+// (OpenBLAS >= 0.3.27: openblas_set_num_threads_local) is used: each call runs single-threaded on one of
+// our pool's threads, so the BLAS never starts (and spins) threads of its own beside MindSpore's.
+class Blas {
+ public:
+  static const Blas& get() {
+    static Blas blas;
+    return blas;
+  }
+  bool ok() const { return (g64_ || g32_) && local_threads_; }
+  // Row-major C[M,N] = A[M,K] (or A^T) x B[K,N] (or B^T) + beta * C.
+  void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+            int64_t ldb, float beta, float* C, int64_t ldc) const {
+    const int old = local_threads_(1);
+    const int t_a = ta ? 112 : 111, t_b = tb ? 112 : 111;   // CblasTrans / CblasNoTrans
+    if (g64_)
+      g64_(101, t_a, t_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);   // 101: CblasRowMajor
+    else
+      g32_(101, t_a, t_b, (int)M, (int)N, (int)K, 1.f, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    local_threads_(old);
+  }
+
+ private:
+  typedef void (*Sgemm64)(int, int, int, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                          int64_t, float, float*, int64_t);
+  typedef void (*Sgemm32)(int, int, int, int, int, int, float, const float*, int, const float*, int, float,
+                          float*, int);
+  typedef int (*Threads)(int);
+  Blas() {
+    const char* path = std::getenv("FACEGAN_BLAS_LIB");
+    if (!path || !*path) return;
+    void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return;
+    g64_ = (Sgemm64)dlsym(h, "scipy_cblas_sgemm64_");   // NumPy's wheel: 64-bit integers, prefixed names
+    if (!g64_) g64_ = (Sgemm64)dlsym(h, "cblas_sgemm64_");
+    if (!g64_) g32_ = (Sgemm32)dlsym(h, "cblas_sgemm");
+    local_threads_ = (Threads)dlsym(h, "openblas_set_num_threads_local");
+  }
+  Sgemm64 g64_ = nullptr;
+  Sgemm32 g32_ = nullptr;
+  Threads local_threads_ = nullptr;
+};
+
+// Convolutions with at least this fan-in (C*K*K) and this many output channels go through SGEMM
+// (bench/conv_kernels.py: the direct kernel wins below, im2col + SGEMM above).
+static const int64_t kGemmMinFanIn = 1024, kGemmMinOut = 32;
+
+static bool use_gemm(int64_t fan_in, int64_t O) {
+  const char* e = std::getenv("FACEGAN_NATIVE_GEMM");
+  if (e && e[0] == '0') return false;
+  if (!Blas::get().ok()) return false;
+  if (e && e[0] == '1') return true;
+  return fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
+}
+
+// For models/native.picks_gemm (ctypes): the path a convolution with this fan-in and output count takes.
+extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O) { return use_gemm(fan_in, O) ? 1 : 0; }
+
+// An im2col block holds about kBlockFloats values (2 MB; 1-4 MB measured alike).
+static const int64_t kBlockFloats = int64_t(1) << 19;
+
+// Pixels per im2col block of all C*K*K rows: whole 64-pixel multiples, at least 256 (fewer pixels per
+// call and SGEMM spends its time re-packing the weights).
+static int64_t gemm_tile(int64_t R, int64_t OHW) {
+  const int64_t t = std::max<int64_t>(256, kBlockFloats / R / 64 * 64);
+  return std::min(t, OHW);
+}
+
+// col[r - r0, j] = x[c, oh + kh - P, ow + kw - P] (zero outside) for the unrolled rows r = (c, kh, kw) in
+// [r0, r1) and the output pixels p0 + j = (oh, ow), j < np.
+static void im2col(const float* x, int64_t H, int64_t W, int64_t K, int64_t P, int64_t OW, int64_t r0, int64_t r1,
+                   int64_t p0, int64_t np, float* col) {
+  for (int64_t r = r0; r < r1; ++r) {
+        const int64_t c = r / (K * K), kh = r / K % K, kw = r % K;
+        float* dst = col + (r - r0) * np;
+        for (int64_t j = 0, p = p0; j < np;) {
+          const int64_t oh = p / OW, ow = p % OW, run = std::min(np - j, OW - ow);
+          const int64_t ih = oh + kh - P, iw0 = ow + kw - P;
+          if (ih < 0 || ih >= H) {
+            std::fill(dst + j, dst + j + run, 0.f);
+          } else {
+            const int64_t lo = std::min(run, std::max<int64_t>(0, -iw0));
+            const int64_t hi = std::max(lo, std::min(run, W - iw0));
+            std::fill(dst + j, dst + j + lo, 0.f);
+            memcpy(dst + j + lo, x + (c * H + ih) * W + iw0 + lo, (hi - lo) * sizeof(float));
+            std::fill(dst + j + hi, dst + j + run, 0.f);
+          }
+          j += run;
+          p += run;
+        }
+  }
+}
+
+static void conv_fwd_gemm(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,
+                          int64_t H, int64_t W, int64_t O, int64_t K, int64_t P) {
+  const int64_t OH = H + 2 * P - K + 1, OW = W + 2 * P - K + 1, OHW = OH * OW, R = C * K * K;
+  const int64_t T = gemm_tile(R, OHW), tiles = (OHW + T - 1) / T;
+  const Blas& blas = Blas::get();
+  parallel_for(N * tiles, [&](int64_t task) {
+    thread_local std::vector<float> col;
+    const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
+    col.resize((size_t)(R * np));
+    im2col(x + n * C * H * W, H, W, K, P, OW, 0, R, p0, np, col.data());
+    float* yn = y + n * O * OHW + p0;
+    for (int64_t o = 0; o < O; ++o) std::fill(yn + o * OHW, yn + o * OHW + np, b[o]);
+    blas.gemm(false, false, O, np, R, w, R, col.data(), np, 1.f, yn, OHW);
+  });
+}
+
+// dw[O, C*K*K] = sum over samples of dy[O, pixels] x col[C*K*K, pixels]^T, blocked one of two ways:
+// - by rows of col (columns of dw) when C*K*K is large against the pixel count: each task owns its
+//   columns of dw and runs over all pixels (dy is re-read once per block);
+// - else by pixels: one partial dw per thread, added up at the end (dw is re-written once per block).
+// The extra memory traffic is about O*pixels per row block against 2*O*C*K*K per pixel block.
+static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, int64_t N, int64_t C, int64_t H,
+                            int64_t W, int64_t O, int64_t K, int64_t P) {
+  const int64_t OH = H + 2 * P - K + 1, OW = W + 2 * P - K + 1, OHW = OH * OW, R = C * K * K;
+  const Blas& blas = Blas::get();
+  if (2 * R >= OHW) {
+    const int64_t threads = Pool::get().threads();
+    int64_t rb = std::max<int64_t>(16, kBlockFloats / OHW / 16 * 16);
+    rb = std::min(rb, std::max<int64_t>(16, (R + 4 * threads - 1) / (4 * threads) + 15) / 16 * 16);
+    const int64_t blocks = (R + rb - 1) / rb;
+    parallel_for(blocks, [&](int64_t blk) {
+      thread_local std::vector<float> col;
+      const int64_t r0 = blk * rb, nr = std::min(rb, R - r0);
+      col.resize((size_t)(nr * OHW));
+      for (int64_t n = 0; n < N; ++n) {
+        im2col(x + n * C * H * W, H, W, K, P, OW, r0, r0 + nr, 0, OHW, col.data());
+        blas.gemm(false, true, O, nr, OHW, dy + n * O * OHW, OHW, col.data(), OHW, n ? 1.f : 0.f, dw + r0, R);
+      }
+    });
+    return;
+  }
+  const int64_t T = gemm_tile(R, OHW), tiles = (OHW + T - 1) / T, tasks = N * tiles;
+  const int64_t parts = std::min<int64_t>(tasks, Pool::get().threads());
+  std::vector<float> acc((size_t)((parts - 1) * O * R));
+  parallel_for(parts, [&](int64_t part) {
+    thread_local std::vector<float> col;
+    float* out = part == 0 ? dw : &acc[(size_t)((part - 1) * O * R)];
+    bool first = true;
+    for (int64_t task = part; task < tasks; task += parts) {
+      const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
+      col.resize((size_t)(R * np));
+      im2col(x + n * C * H * W, H, W, K, P, OW, 0, R, p0, np, col.data());
+      blas.gemm(false, true, O, R, np, dy + n * O * OHW + p0, OHW, col.data(), np, first ? 0.f : 1.f, out, R);
+      first = false;
+    }
+  });
+  for (int64_t part = 1; part < parts; ++part) {
+    const float* a = &acc[(size_t)((part - 1) * O * R)];
+    parallel_for((O * R + 4095) / 4096, [&](int64_t blk) {
+      for (int64_t i = blk * 4096; i < std::min(O * R, (blk + 1) * 4096); ++i) dw[i] += a[i];
+    });
+  }
+}
+
+// y = conv(x, w) + b, x (N,C,H,W), w (O,C,K,K), b (O) or null for none, zero padding P, stride 1.
+static void conv_fwd(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C, int64_t H,
+                     int64_t W, int64_t O, int64_t K, int64_t P) {
+  std::vector<float> zeros;
+  if (!b) {
+    zeros.assign((size_t)O, 0.f);
+    b = zeros.data();
+  }
+  if (use_gemm(C * K * K, O)) {
+    conv_fwd_gemm(x, w, b, y, N, C, H, W, O, K, P);
+    return;
+  }
   const int64_t Hp = H + 2 * P;
   const int64_t OH = Hp - K + 1, OW = W + 2 * P - K + 1;
   const int64_t OWc = (OW + 31) / 32 * 32;                // output row in whole 32-pixel chunks
@@ -189,6 +359,38 @@ extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes
     for (int64_t o = 0; o < nout; ++o)
       memcpy(y + ((n * O + ob * 8 + o) * OH + oh) * OW, &acc[o * OWc], OW * sizeof(float));
   });
+}
+
+extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                         void* stream, void* extra) {
+  if (nparam != 5) return 1;
+  const int64_t N = shapes[0][0], C = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t O = shapes[1][0], K = shapes[1][2];
+  const int64_t P = shapes[3][0] - 1;
+  conv_fwd((const float*)params[0], (const float*)params[1], (const float*)params[2], (float*)params[4], N, C, H,
+           W, O, K, P);
+  return 0;
+}
+
+// Conv2dDgrad(dy[N,O,OH,OW], w[O,C,K,K], pad[p + 1]) -> dx[N,C,OH-2p+K-1,OW-2p+K-1]: the input gradient of
+// Conv2dFwd, i.e. the forward kernel on dy with the flipped, transposed weights and padding K-1-p. (The
+// flip is done here: MindSpore's ReverseV2 took 53 ms on a 512x256x4x4 weight.)
+extern "C" int Conv2dDgrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                           void* stream, void* extra) {
+  if (nparam != 4) return 1;
+  const float* dy = (const float*)params[0];
+  const float* w = (const float*)params[1];
+  float* dx = (float*)params[3];
+  const int64_t N = shapes[0][0], O = shapes[0][1], OH = shapes[0][2], OW = shapes[0][3];
+  const int64_t C = shapes[1][1], K = shapes[1][2];
+  const int64_t P = shapes[2][0] - 1;
+  if (shapes[1][0] != O || P > K - 1) return 1;
+  std::vector<float> wt((size_t)(C * O * K * K));
+  parallel_for(C, [&](int64_t c) {
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t k = 0; k < K * K; ++k) wt[(size_t)((c * O + o) * K * K + k)] = w[(o * C + c) * K * K + K * K - 1 - k];
+  });
+  conv_fwd(dy, wt.data(), nullptr, dx, N, O, OH, OW, C, K, K - 1 - P);
   return 0;
 }
 
@@ -236,6 +438,10 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
   const int64_t C = shapes[1][1], H = shapes[1][2], W = shapes[1][3];
   const int64_t P = shapes[2][0] - 1, K = H + 2 * P - OH + 1;
   if (W + 2 * P - OW + 1 != K) return 1;
+  if (use_gemm(C * K * K, O)) {
+    conv_wgrad_gemm(dy, x, dw, N, C, H, W, O, K, P);
+    return 0;
+  }
   const int64_t Hp = H + 2 * P;
   const int64_t OWc = (OW + 15) / 16 * 16;
   const int64_t Wp = (OWc + K + 15) / 16 * 16;
