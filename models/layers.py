@@ -22,36 +22,44 @@ __all__ = [
 class Conv2d(nn.Conv2d):
     """PyTorch's `nn.Conv2d` (explicit zero padding, weight (out, in, kh, kw), keys `weight` and `bias`).
 
-    On CPU, where MindSpore's own convolution is slow, the convolutions the hand-written kernels cover and
-    win on (stride 1, kernel 1/3/4/7, fan-in up to 128 x 3 x 3) run through them (models/native.py);
-    everywhere else, and with FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
+    On CPU, where MindSpore's own convolution is slow, the convolutions the hand-written kernels cover run
+    through them (models/native.py; which ones: `native_covers`); everywhere else, and with
+    FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
     rounding (tests/test_native.py)."""
-
-    NATIVE_KERNELS = (1, 3, 4, 7)
-    # Without a BLAS for the kernels' im2col + SGEMM path (models/native.blas_library), the direct kernel
-    # alone is no faster than MindSpore's own convolution above this fan-in (bench/conv_kernels.py).
-    NATIVE_MAX_FAN_IN = 128 * 9
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
                          has_bias=bias, weight_init=weight_init, bias_init="zeros")
         from . import native
-        self.native = (stride == 1 and kernel_size in self.NATIVE_KERNELS and padding <= kernel_size - 1
-                       and native.enabled()
-                       and (in_ch * kernel_size * kernel_size <= self.NATIVE_MAX_FAN_IN or native.gemm_enabled()))
+        self.native = native_covers(in_ch, kernel_size, stride, padding) and native.enabled()
         if self.native:
-            self.native_op, self.native_cfg = native.conv_op(kernel_size, padding)
+            self.native_op, self.native_pad, self.native_stride = native.conv_op(kernel_size, padding, stride)
             self.zero_bias = Tensor(np.zeros(out_ch, np.float32))
 
     def construct(self, x):
         if self.native:
-            if self.has_bias:
-                return self.native_op(x, self.weight, self.bias, self.native_cfg)
-            return self.native_op(x, self.weight, self.zero_bias, self.native_cfg)
+            b = self.bias if self.has_bias else self.zero_bias
+            return self.native_op(x, self.weight, b, self.native_pad, self.native_stride)
         output = self.conv2d(x, self.weight)
         if self.has_bias:
             output = self.bias_add(output, self.bias)
         return output
+
+
+# The direct kernel's stride-1 kernel sizes, and the fan-in above which it is no faster than MindSpore's
+# own convolution (bench/conv_kernels.py); larger fan-in and strides need the GEMM path.
+NATIVE_DIRECT_KERNELS = (1, 3, 4, 7)
+NATIVE_DIRECT_MAX_FAN_IN = 128 * 9
+
+
+def native_covers(in_ch, k, stride, padding):
+    """Whether the native kernels take this convolution (when they are enabled at all)."""
+    from . import native
+    if padding > k - 1:
+        return False
+    if stride == 1 and k in NATIVE_DIRECT_KERNELS and in_ch * k * k <= NATIVE_DIRECT_MAX_FAN_IN:
+        return True
+    return native.gemm_enabled()
 
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):

@@ -1,23 +1,26 @@
 """Hand-written CPU convolution kernels (models/csrc/conv2d_cpu.cc) as MindSpore Custom ops.
 
-CPU-specific. MindSpore 2.10's own CPU convolution is 1.5-4x slower than PyTorch's on the generators'
+CPU-specific. MindSpore 2.10's own CPU convolution is 1.5-4x slower than PyTorch's on these networks'
 shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when all of this holds:
 - the device target is CPU (on GPU/Ascend the Cells use MindSpore's own kernels, unchanged);
 - the environment variable FACEGAN_NATIVE is not "0" (set it to "0" to compare or to rule them out);
 - a C++ compiler (g++, or $CXX) built the library. It is compiled on first use with -march=native into
   build/native/ next to the package (or the temp directory if that is read-only), under a name made from
   a hash of the source, flags and CPU, so a changed source or another machine gets its own build.
-- the convolution is one these kernels cover: stride 1, square kernel, no dilation or groups, zero
-  padding p <= k - 1 (reflection padding is a separate Cell before the convolution).
+- the convolution is one these kernels cover: square kernel, no dilation or groups, zero padding
+  p <= k - 1 (reflection padding is a separate Cell before the convolution), and either stride 1 with
+  kernel 1/3/4/7 and fan-in up to 128*3*3 (the direct kernel), or any stride and kernel when a BLAS was
+  found for the im2col + SGEMM path (`blas_library`), which the C++ side takes for large fan-in and for
+  strides above 1.
 Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
 
 Gradients: every convolution op here carries its bprop written with ops of this module, so first- and
 second-order gradients work in GRAPH_MODE (the WGAN-GP critic still uses `use_portable`, see there):
-  y  = fwd(x, w, b; p)      dx = dgrad(dy, w; p), dw = wgrad(dy, x; p), db = sum dy
-  dw = wgrad(dy, x; p)      d dy = fwd(x, G, 0; p), d x = dgrad(dy, G; p)
-  dx = dgrad(dy, w; p)      d dy = fwd(G, w, 0; p), d w = wgrad(dy, G; p)
-(dgrad is the forward kernel on dy with flip(w)^T and padding k-1-p, the flip done in C++.)
-The padding p is passed as the length (p + 1) of an int32 argument: see `_pad_tensor`.
+  y  = fwd(x, w, b)      dx = dgrad(dy, w), dw = wgrad(dy, x), db = bias_grad(dy) = sum dy
+  dw = wgrad(dy, x)      d dy = fwd(x, G, 0), d x = dgrad(dy, G)
+  dx = dgrad(dy, w)      d dy = fwd(G, w, 0), d w = wgrad(dy, G)
+(all with the layer's padding and stride; dgrad is the adjoint of fwd in x, wgrad in w.)
+The padding p and the stride s are passed as the lengths (p + 1, s) of int32 arguments: see `_shape_arg`.
 """
 import hashlib
 import os
@@ -136,13 +139,18 @@ def gemm_enabled():
     return os.environ.get("FACEGAN_NATIVE_GEMM", "") != "0" and blas_library() is not None
 
 
-def picks_gemm(fan_in, out_channels):
-    """Whether the kernels take the SGEMM path for a convolution with this fan-in (C*k*k) and output
-    count (the rule lives in the C++ source, `use_gemm`; FACEGAN_NATIVE_GEMM=0 / 1 forces it)."""
+def picks_gemm(in_ch, out_ch, k, stride=1):
+    """Whether the kernels take the SGEMM path for this convolution: always for strides above 1, else by
+    the rule in the C++ source (`use_gemm`: fan-in, output count, kernel size; FACEGAN_NATIVE_GEMM=0 / 1
+    forces it). False when there is no BLAS."""
     import ctypes
+    if blas_library() is None:
+        return False
+    if stride > 1:
+        return True
     lib = ctypes.CDLL(library())
-    lib.ConvUsesGemm.argtypes = [ctypes.c_int64, ctypes.c_int64]
-    return bool(lib.ConvUsesGemm(fan_in, out_channels))
+    lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 3
+    return bool(lib.ConvUsesGemm(in_ch * k * k, out_ch, k))
 
 
 def enabled():
@@ -167,51 +175,55 @@ def _custom(name, out_shape, bprop):
                       bprop=bprop)
 
 
-def _pad_tensor(pad):
-    """The padding as a *shape*: an int32 tensor of length pad + 1. Shape inference sees only shapes, and
-    Custom ops that differ only in a Python closure (their out_shape) are merged by graph mode's
-    second-order differentiation (seen: an input gradient inferred with the other op's padding), so the
-    padding travels with the arguments."""
-    return ops.zeros((pad + 1,), ms.int32)
+def _shape_arg(n):
+    """An integer setting (padding + 1, stride, upsampling factor) as a *shape*: an int32 tensor of length n.
+    Shape inference sees only shapes, and Custom ops that differ only in a Python closure (their out_shape)
+    are merged by graph mode's second-order differentiation (seen: an input gradient inferred with the
+    other op's padding), so such settings travel with the arguments."""
+    return ms.Tensor(np.zeros(n, np.int32))
 
 
-def _fwd_shape(xs, ws, bs, ps):
-    pad, k = ps[0] - 1, ws[2]
-    return (xs[0], ws[0], xs[2] + 2 * pad - k + 1, xs[3] + 2 * pad - k + 1)
+def _fwd_shape(xs, ws, bs, ps, ss):
+    pad, stride, k = ps[0] - 1, ss[0], ws[2]
+    return (xs[0], ws[0], (xs[2] + 2 * pad - k) // stride + 1, (xs[3] + 2 * pad - k) // stride + 1)
 
 
-def _wgrad_shape(dys, xs, ps):
-    pad = ps[0] - 1
-    return (dys[1], xs[1], xs[2] + 2 * pad - dys[2] + 1, xs[3] + 2 * pad - dys[3] + 1)
+def _wgrad_shape(dys, xs, ws, ps, ss):
+    return ws
 
 
-def _dgrad_shape(dys, ws, ps):
-    pad, k = ps[0] - 1, ws[2]
-    return (dys[0], ws[1], dys[2] - 2 * pad + k - 1, dys[3] - 2 * pad + k - 1)
+def _dgrad_shape(dys, ws, xs, ps, ss):
+    return xs
 
 
-def _bprop_fwd(x, w, b, pad, out, dout):
-    return _ops["dgrad"](dout, w, pad), _ops["wgrad"](dout, x, pad), dout.sum((0, 2, 3)), ops.zeros_like(pad)
+def _bprop_fwd(x, w, b, pad, stride, out, dout):
+    return (_ops["dgrad"](dout, w, x, pad, stride), _ops["wgrad"](dout, x, w, pad, stride), _ops["bias_grad"](dout),
+            ops.zeros_like(pad), ops.zeros_like(stride))
 
 
-def _bprop_wgrad(dy, x, pad, out, dout):
-    d_dy = _ops["fwd"](x, dout, ops.zeros((dout.shape[0],), dout.dtype), pad)
-    return d_dy, _ops["dgrad"](dy, dout, pad), ops.zeros_like(pad)
+def _bprop_wgrad(dy, x, w, pad, stride, out, dout):
+    d_dy = _ops["fwd"](x, dout, ops.zeros((dout.shape[0],), dout.dtype), pad, stride)
+    return d_dy, _ops["dgrad"](dy, dout, x, pad, stride), ops.zeros_like(w), ops.zeros_like(pad), ops.zeros_like(stride)
 
 
-def _bprop_dgrad(dy, w, pad, out, dout):
-    d_dy = _ops["fwd"](dout, w, ops.zeros((w.shape[0],), w.dtype), pad)
-    return d_dy, _ops["wgrad"](dy, dout, pad), ops.zeros_like(pad)
+def _bprop_dgrad(dy, w, x, pad, stride, out, dout):
+    d_dy = _ops["fwd"](dout, w, ops.zeros((w.shape[0],), w.dtype), pad, stride)
+    return d_dy, _ops["wgrad"](dy, dout, w, pad, stride), ops.zeros_like(x), ops.zeros_like(pad), ops.zeros_like(stride)
 
 
-def conv_op(k, pad):
-    """The op y = conv(x, w) + b (stride 1, kernel k x k, zero padding `pad`) and its padding argument:
-    call it as op(x, w, b, pad_arg)."""
+def _bprop_bias_grad(dy, out, dout):
+    return (ops.broadcast_to(dout.reshape((1, -1, 1, 1)), dy.shape),)
+
+
+def conv_op(k, pad, stride=1):
+    """The op y = conv(x, w) + b (kernel k x k, zero padding `pad`, `stride`) and its two shape arguments:
+    call it as op(x, w, b, pad_arg, stride_arg)."""
     if "fwd" not in _ops:
         _ops["fwd"] = _custom("Conv2dFwd", _fwd_shape, _bprop_fwd)
         _ops["wgrad"] = _custom("Conv2dWgrad", _wgrad_shape, _bprop_wgrad)
         _ops["dgrad"] = _custom("Conv2dDgrad", _dgrad_shape, _bprop_dgrad)
-    return _ops["fwd"], ms.Tensor(np.zeros(pad + 1, np.int32))
+        _ops["bias_grad"] = _custom("BiasGrad", lambda dys: (dys[1],), _bprop_bias_grad)
+    return _ops["fwd"], _shape_arg(pad + 1), _shape_arg(stride)
 
 
 def row_norm_op():
@@ -259,7 +271,7 @@ def pad_up_op(pad, up):
     if "padup" not in _ops:
         _ops["padup"] = _custom("PadUp", _padup_shape, _bprop_padup)
         _ops["padup_grad"] = _custom("PadUpGrad", _padup_grad_shape, _bprop_padup_grad)
-    return _ops["padup"], ms.Tensor(np.zeros(pad + 1, np.int32)), ms.Tensor(np.zeros(up, np.int32))
+    return _ops["padup"], _shape_arg(pad + 1), _shape_arg(up)
 
 
 def use_portable(cell):
