@@ -10,6 +10,8 @@ Norm: `instance` (affine off, no running statistics), `batch` (affine, running s
 As published, convolutions next to a norm carry a bias only with instance norm (or none: no bias).
 Initialisation: normal(0, 0.02) for conv weights, normal(1, 0.02) for BatchNorm scales, zero biases.
 """
+import mindspore as ms
+import numpy as np
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
@@ -60,7 +62,8 @@ class ConvTranspose2d(nn.Conv2dTranspose):
     p at the start and p - op at the end, which is MindSpore's transposed convolution with the asymmetric
     padding (p, p - op, p, p - op). (MindSpore's own output_padding fills the extra row/column with the
     bias only, where PyTorch puts real kernel contributions. Cropping with a slice after the full
-    convolution gave the same values, but the slice took 90-530 ms per call on CPU in a CycleGAN step.)"""
+    convolution gave the same values, but the slice took 90-530 ms per call on CPU in a CycleGAN step.)
+    On CPU with the native kernels' GEMM path (models/native.py) it runs through them instead."""
 
     def __init__(self, cin, cout, k, stride, padding, output_padding=0, bias=True):
         if not 0 <= output_padding <= padding:
@@ -68,6 +71,18 @@ class ConvTranspose2d(nn.Conv2dTranspose):
         crop1 = padding - output_padding
         super().__init__(cin, cout, k, stride=stride, pad_mode="pad", padding=(padding, crop1, padding, crop1),
                          has_bias=bias, weight_init=Normal(0.02), bias_init="zeros")
+        from . import native
+        self.native = (padding <= k - 1 and output_padding < stride and native.enabled()
+                       and native.gemm_enabled())
+        if self.native:
+            self.native_op, *self.native_args = native.conv_transpose_op(k, padding, stride, output_padding)
+            self.zero_bias = ms.Tensor(np.zeros(cout, np.float32))
+
+    def construct(self, x):
+        if self.native:
+            b = self.bias if self.has_bias else self.zero_bias
+            return self.native_op(x, self.weight, b, self.native_args[0], self.native_args[1], self.native_args[2])
+        return super().construct(x)
 
 
 _deconv = ConvTranspose2d

@@ -226,6 +226,27 @@ def conv_op(k, pad, stride=1):
     return _ops["fwd"], _shape_arg(pad + 1), _shape_arg(stride)
 
 
+def _convt_shape(xs, ws, bs, ps, ss, ops_):
+    pad, stride, k, outpad = ps[0] - 1, ss[0], ws[2], ops_[0] - 1
+    return (xs[0], ws[1], (xs[2] - 1) * stride - 2 * pad + k + outpad, (xs[3] - 1) * stride - 2 * pad + k + outpad)
+
+
+def _bprop_convt(x, w, b, pad, stride, outpad, out, dout):
+    # y = dgrad(x, w) of the convolution with this geometry (+ b), so: d x = fwd(G, w), d w = wgrad(x, G)
+    dx = _ops["fwd"](dout, w, ops.zeros((w.shape[0],), w.dtype), pad, stride)
+    return (dx, _ops["wgrad"](x, dout, w, pad, stride), _ops["bias_grad"](dout), ops.zeros_like(pad),
+            ops.zeros_like(stride), ops.zeros_like(outpad))
+
+
+def conv_transpose_op(k, pad, stride, output_padding):
+    """The op y = conv_transpose(x, w) + b with PyTorch's ConvTranspose2d semantics (w: (in, out, k, k)) and
+    its three shape arguments: call it as op(x, w, b, pad_arg, stride_arg, outpad_arg)."""
+    conv_op(k, pad, stride)   # the ops its gradient uses
+    if "convt" not in _ops:
+        _ops["convt"] = _custom("ConvTransposeFwd", _convt_shape, _bprop_convt)
+    return _ops["convt"], _shape_arg(pad + 1), _shape_arg(stride), _shape_arg(output_padding + 1)
+
+
 def row_norm_op():
     """The op y = row_norm(x, cfg) with cfg = row_norm_cfg(...): see RowNormFwd in the C++ source."""
     if "row_norm" in _ops:

@@ -232,6 +232,69 @@ def test_pad_and_upsample_match_torch(row, mode):
     np.testing.assert_allclose(_weighted_sum_grad(layer, x, g), t.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
+# Transposed convolution (models.cyclegan.ConvTranspose2d), native against PyTorch's ConvTranspose2d:
+# (in, out, kernel, stride, padding, output_padding, input (N, H, W), bias)
+CONVT_ROWS = [
+    (8, 4, 3, 2, 1, 1, (2, 5, 6), True),    # CycleGAN resnet upsampling
+    (6, 3, 4, 2, 1, 0, (1, 7, 5), True),    # U-Net / STGAN upsampling
+    (5, 4, 3, 1, 1, 0, (1, 6, 6), False),   # stride 1
+    (4, 3, 3, 3, 2, 1, (1, 4, 5), True),
+]
+
+
+def _convt_case(row, seed=0):
+    from models.cyclegan import ConvTranspose2d
+    cin, cout, k, st, pad, op, (n, h, wd), bias = row
+    rng = np.random.default_rng(seed)
+    layer = ConvTranspose2d(cin, cout, k, st, pad, output_padding=op, bias=bias)
+    w = (rng.standard_normal((cin, cout, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
+    layer.weight.set_data(ms.Tensor(w))
+    b = rng.standard_normal(cout).astype(np.float32) if bias else None
+    if bias:
+        layer.bias.set_data(ms.Tensor(b))
+    x = rng.standard_normal((n, cin, h, wd)).astype(np.float32)
+    ref = torch.nn.ConvTranspose2d(cin, cout, k, st, pad, output_padding=op, bias=bias).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(w))
+        if bias:
+            ref.bias.copy_(torch.from_numpy(b))
+    return layer, ref, x
+
+
+@pytest.mark.skipif(not native.gemm_enabled(), reason="no BLAS for the GEMM path")
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", CONVT_ROWS, ids=[f"{r[0]}-{r[1]}k{r[2]}s{r[3]}p{r[4]}op{r[5]}" for r in CONVT_ROWS])
+def test_conv_transpose_matches_torch(row, mode):
+    ms.set_context(mode=MODES[mode])
+    layer, ref, x = _convt_case(row)
+    assert layer.native
+    xt = torch.from_numpy(x).double().requires_grad_(True)
+    yt = ref(xt)
+    (yt * yt * torch.sin(yt)).sum().backward()
+    y = layer(ms.Tensor(x)).asnumpy()
+    assert y.shape == tuple(yt.shape)
+    assert _rel(y, yt.detach().numpy()) < 1e-5
+    g = ms.grad(_Loss(layer), grad_position=0, weights=layer.trainable_params())(ms.Tensor(x))
+    assert _rel(g[0].asnumpy(), xt.grad.numpy()) < 1e-4
+    assert _rel(g[1][0].asnumpy(), ref.weight.grad.numpy()) < 1e-4
+    if row[7]:
+        assert _rel(g[1][1].asnumpy(), ref.bias.grad.numpy()) < 1e-4
+
+
+@pytest.mark.skipif(not native.gemm_enabled(), reason="no BLAS for the GEMM path")
+def test_conv_transpose_second_order_matches_mindspore_own():
+    ms.set_context(mode=ms.GRAPH_MODE)
+    layer, _, x = _convt_case(CONVT_ROWS[0], seed=2)
+    own, _, _ = _convt_case(CONVT_ROWS[0], seed=2)
+    native.use_portable(own)
+    assert layer.native and not own.native
+    ga = ms.grad(_GradNormLoss(layer), grad_position=0, weights=layer.trainable_params())(ms.Tensor(x))
+    gb = ms.grad(_GradNormLoss(own), grad_position=0, weights=own.trainable_params())(ms.Tensor(x))
+    assert _rel(ga[0].asnumpy(), gb[0].asnumpy()) < 1e-4
+    for p, q in zip(ga[1], gb[1]):
+        assert _rel(p.asnumpy(), q.asnumpy()) < 1e-4
+
+
 def test_row_norm_of_one_element_is_nan_as_torch_var():
     ms.set_context(mode=ms.GRAPH_MODE)
     y = RowNorm(1e-5, unbiased=True, layer=False)(ms.Tensor(np.ones((1, 2, 1, 1), np.float32))).asnumpy()

@@ -1,14 +1,16 @@
 // CPU kernels for MindSpore's ops.Custom(func_type="aot"), used by models/native.py on CPU only.
 //
 // Why: MindSpore 2.10's oneDNN runs NCHW convolutions on this kind of CPU at 15-90 GFLOP/s (capped at
-// AVX2; its AVX-512 path is a reference loop), PyTorch's at 45-150. A direct convolution that keeps
-// 8 output channels x 32 pixels of accumulators in vector registers beats MindSpore's on every shape of
-// the photo2cartoon and CycleGAN generators (bench/conv_kernels.py measures it).
+// AVX2; its AVX-512 path is a reference loop), PyTorch's at 45-150; its ReverseV2, StridedSlice and
+// ReduceSum around them cost tens of milliseconds more per call (bench/conv_kernels.py, the profiles in
+// docs/notes_session5.md and docs/notes_session6.md).
 //
 // Conv2dFwd(x[N,C,H,W], w[O,C,K,K], b[O], pad[p + 1], stride[s]) -> y[N,O,OH,OW], OH = (H+2p-K)/s + 1
 //   square kernel, zero padding p <= K-1 on all sides, bias added (pass zeros for none).
 // Conv2dDgrad(dy, w, x, pad, stride) -> dx: the input gradient (x for its shape).
 // Conv2dWgrad(dy, x, w, pad, stride) -> dw: the weight gradient (w for its shape).
+// ConvTransposeFwd(x, w, b, pad, stride, outpad) -> y: PyTorch's ConvTranspose2d (the input gradient of
+//   the matching convolution, plus the bias).
 // BiasGrad(dy) -> db.
 // The padding p and the stride s are the lengths of int32 arguments (models/native.py: shape inference
 // sees shapes only); their values are not read.
@@ -19,10 +21,11 @@
 // - im2col + SGEMM: a block of pixels unrolled into a (C*K*K, pixels) matrix, multiplied by the weights
 //   with the OpenBLAS that NumPy's wheel carries (models/native.py passes its path in FACEGAN_BLAS_LIB;
 //   it is loaded with dlopen, each call single-threaded inside our own pool). Best at large fan-in (the
-//   CycleGAN residual blocks, PatchGAN). FACEGAN_NATIVE_GEMM=0 / 1 forces the direct / GEMM path.
+//   CycleGAN residual blocks, PatchGAN), and the only path for strides above 1 and for kernel sizes the
+//   direct kernel lacks. FACEGAN_NATIVE_GEMM=0 / 1 forces the direct / GEMM path where both exist.
 //
-// Both are built with GCC vector extensions and -march=native by models/native.py (so AVX-512 where the
-// CPU has it) and run on a small thread pool of their own whose idle workers sleep: OpenMP's workers spin
+// Everything is built with -march=native by models/native.py (so AVX-512 where the CPU has it) and runs
+// on a small thread pool of their own whose idle workers sleep: OpenMP's workers spin
 // after each parallel region (libgomp's default wait policy), and on a 2-core machine that spinning took
 // the cores from MindSpore's next kernels (its instance-norm BatchNorm ran 3x slower after each conv).
 #include <sched.h>
@@ -435,22 +438,13 @@ extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes
   return 0;
 }
 
-// Conv2dDgrad(dy[N,O,OH,OW], w[O,C,K,K], x[N,C,H,W], pad, stride) -> dx[N,C,H,W], the input gradient (x is
-// passed for its shape only). Stride 1: the forward kernel on dy with the flipped, transposed weights and
-// padding K-1-p (flipped here: MindSpore's ReverseV2 took 53 ms on a 512x256x4x4 weight); larger
-// strides: w^T x dy through SGEMM, scattered back by col2im.
-extern "C" int Conv2dDgrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
-                           void* stream, void* extra) {
-  if (nparam != 6) return 1;
-  const float* dy = (const float*)params[0];
-  const float* w = (const float*)params[1];
-  float* dx = (float*)params[5];
-  const Geo g(shapes[2][0], shapes[2][1], shapes[2][2], shapes[2][3], shapes[1][0], shapes[1][2], shapes[3][0] - 1,
-              shapes[4][0]);
-  if (!geo_ok(g) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
+// dx = the input gradient of conv(x, w) with geometry g, given dy. Stride 1: the forward kernel on dy
+// with the flipped, transposed weights and padding K-1-p (flipped here: MindSpore's ReverseV2 took 53 ms
+// on a 512x256x4x4 weight); larger strides: w^T x dy through SGEMM, scattered back by col2im.
+static void conv_dgrad(const float* dy, const float* w, float* dx, const Geo& g) {
   if (g.S > 1) {
     conv_dgrad_gemm(dy, w, dx, g);
-    return 0;
+    return;
   }
   const int64_t C = g.C, O = g.O, K = g.K;
   std::vector<float> wt((size_t)(C * O * K * K));
@@ -459,6 +453,38 @@ extern "C" int Conv2dDgrad(int nparam, void** params, int* ndims, int64_t** shap
       for (int64_t k = 0; k < K * K; ++k) wt[(size_t)((c * O + o) * K * K + k)] = w[(o * C + c) * K * K + K * K - 1 - k];
   });
   conv_fwd(dy, wt.data(), nullptr, dx, Geo(g.N, O, g.OH, g.OW, C, K, K - 1 - g.P, 1));
+}
+
+// Conv2dDgrad(dy[N,O,OH,OW], w[O,C,K,K], x[N,C,H,W], pad, stride) -> dx[N,C,H,W] (x for its shape only).
+extern "C" int Conv2dDgrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                           void* stream, void* extra) {
+  if (nparam != 6) return 1;
+  const Geo g(shapes[2][0], shapes[2][1], shapes[2][2], shapes[2][3], shapes[1][0], shapes[1][2], shapes[3][0] - 1,
+              shapes[4][0]);
+  if (!geo_ok(g) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
+  conv_dgrad((const float*)params[0], (const float*)params[1], (float*)params[5], g);
+  return 0;
+}
+
+// ConvTransposeFwd(x[N,Ci,H,W], w[Ci,Co,K,K], b[Co], pad[p + 1], stride[s], outpad[op + 1]) ->
+//   y[N,Co,(H-1)s-2p+K+op, ...]: PyTorch's ConvTranspose2d (weights in its layout), i.e. the input gradient
+//   of a convolution Co -> Ci with the same kernel, padding and stride, evaluated at x, plus the bias.
+extern "C" int ConvTransposeFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                                void* stream, void* extra) {
+  if (nparam != 7) return 1;
+  const int64_t N = shapes[0][0], Ci = shapes[0][1], H = shapes[0][2], W = shapes[0][3];
+  const int64_t Co = shapes[1][1], K = shapes[1][2], P = shapes[3][0] - 1, S = shapes[4][0], OP = shapes[5][0] - 1;
+  if (shapes[1][0] != Ci || OP >= S) return 1;
+  const Geo g(N, Co, (H - 1) * S - 2 * P + K + OP, (W - 1) * S - 2 * P + K + OP, Ci, K, P, S);
+  if (!geo_ok(g) || g.OH != H || g.OW != W) return 1;
+  float* y = (float*)params[6];
+  const float* b = (const float*)params[2];
+  conv_dgrad((const float*)params[0], (const float*)params[1], y, g);
+  const int64_t M = g.H * g.W;
+  parallel_for(N * Co, [&](int64_t nc) {
+    const float bias = b[nc % Co];
+    for (float* v = y + nc * M; v < y + (nc + 1) * M; ++v) *v += bias;
+  });
   return 0;
 }
 
