@@ -332,9 +332,18 @@ class SNConv2d(_SpectralNormed):
         self.conv = ops.Conv2D(out_channel=out_ch, kernel_size=kernel_size, mode=1, pad_mode="pad",
                                pad=padding, stride=stride)
         self.bias_add = ops.BiasAdd()
+        from . import native   # on CPU, the native kernels as in Conv2d (the U-GAT-IT discriminators)
+        self.native = native_covers(in_ch, kernel_size, stride, padding) and native.enabled()
+        if self.native:
+            self.native_op, self.native_pad, self.native_stride = native.conv_op(kernel_size, padding, stride)
+            self.zero_bias = Tensor(np.zeros(out_ch, np.float32))
 
     def construct(self, x):
-        y = self.conv(x, self.sn_weight())
+        w = self.sn_weight()
+        if self.native:
+            b = self.bias if self.has_bias else self.zero_bias
+            return self.native_op(x, w, b, self.native_pad, self.native_stride)
+        y = self.conv(x, w)
         if self.has_bias:
             y = self.bias_add(y, self.bias)
         return y
