@@ -317,6 +317,8 @@ def test_gemm_rule_small_channels_direct_large_gemm():
     assert native.picks_gemm(256, 256, 3) and native.picks_gemm(256, 512, 4) and native.picks_gemm(3, 64, 4, 2)
     assert native.picks_gemm(8, 8, 5)                                 # no direct kernel for 5x5
     assert not native.picks_gemm(16, 8, 3) and not native.picks_gemm(512, 1, 4)
+    assert native.picks_gemm(32, 32, 1) and not native.picks_gemm(32, 3, 1)   # 1x1: by output count
+    assert not native.picks_gemm(64, 32, 3) and native.picks_gemm(64, 32, 3, weight_grad=True)
 
 
 def test_use_portable_switches_everything_off():

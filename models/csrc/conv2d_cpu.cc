@@ -189,23 +189,30 @@ class Blas {
   Threads local_threads_ = nullptr;
 };
 
-// Convolutions with at least this fan-in (C*K*K) and this many output channels go through SGEMM
-// (bench/conv_kernels.py: the direct kernel wins below, im2col + SGEMM above).
-static const int64_t kGemmMinFanIn = 1024, kGemmMinOut = 32;
+// Which stride-1 convolutions go through SGEMM (bench/conv_kernels.py and per-op timings, docs/notes_session6.md):
+// forward (and the input gradient, which is a forward on dy) at fan-in C*K*K >= 1024 with >= 32 outputs;
+// the weight gradient already at fan-in >= 512 with >= 16 outputs (the direct one re-reads dy once per
+// input channel: 32 -> 32 1x1 at 256 px took 8.3 ms against 3.8); 1x1 convolutions with >= 16 outputs.
+static const int64_t kGemmMinFanIn = 1024, kGemmMinOut = 32, kWgradGemmMinFanIn = 512, kWgradGemmMinOut = 16;
+enum ConvPart { kForward = 0, kWeightGrad = 1 };
 
 static bool direct_kernel(int64_t K) { return K == 1 || K == 3 || K == 4 || K == 7; }
 
 // The path of a stride-1 convolution (larger strides always take GEMM).
-static bool use_gemm(int64_t fan_in, int64_t O, int64_t K) {
+static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, ConvPart part = kForward) {
   if (!Blas::get().ok()) return false;
   if (!direct_kernel(K)) return true;
   const char* e = std::getenv("FACEGAN_NATIVE_GEMM");
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
+  if (K == 1) return O >= 16;
+  if (part == kWeightGrad) return fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
   return fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
 }
 
-// For models/native.picks_gemm (ctypes): the path a convolution with this fan-in and output count takes.
-extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O, int64_t K) { return use_gemm(fan_in, O, K) ? 1 : 0; }
+// For models/native.picks_gemm (ctypes): the path a convolution (part 0: forward, 1: weight gradient) takes.
+extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O, int64_t K, int64_t part) {
+  return use_gemm(fan_in, O, K, part == 1 ? kWeightGrad : kForward) ? 1 : 0;
+}
 
 // An im2col block holds about kBlockFloats values (2 MB; 1-4 MB measured alike).
 static const int64_t kBlockFloats = int64_t(1) << 19;
@@ -555,7 +562,7 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
               shapes[4][0]);
   if (!geo_ok(g) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
   const int64_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, C = g.C, H = g.H, W = g.W, P = g.P, K = g.K;
-  if (g.S > 1 || use_gemm(C * K * K, O, K)) {
+  if (g.S > 1 || use_gemm(C * K * K, O, K, kWeightGrad)) {
     conv_wgrad_gemm(dy, x, dw, g);
     return 0;
   }
