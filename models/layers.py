@@ -183,6 +183,16 @@ class _LINMix(nn.Cell):
         return rho * self.instance(x) + (1.0 - rho) * self.layer(x)
 
 
+def _use_native_lin(cell, eps):
+    """On CPU, AdaLIN and LIN run as one kernel per direction (models/native.py `lin_mix_op`: statistics,
+    mixing, affine and all four gradients); elsewhere, or after `native.use_portable`, through `_LINMix`."""
+    from . import native
+    cell.native = native.enabled()
+    if cell.native:
+        cell.native_op = native.lin_mix_op()
+        cell.native_cfg = native.lin_mix_cfg(eps)
+
+
 class AdaLIN(nn.Cell):
     """Adaptive Layer-Instance Normalisation (U-GAT-IT's adaILN / photo2cartoon's adaLIN); rho starts at 0.9."""
 
@@ -191,8 +201,11 @@ class AdaLIN(nn.Cell):
         self.eps = eps
         self.rho = Parameter(Tensor(np.full((1, num_features, 1, 1), 0.9, np.float32)), name="rho")
         self.mix = _LINMix(eps)
+        _use_native_lin(self, eps)
 
     def construct(self, x, gamma, beta):
+        if self.native:
+            return self.native_op(x, self.rho, gamma, beta, self.native_cfg)
         out = self.mix(x, self.rho)
         return out * gamma.expand_dims(2).expand_dims(3) + beta.expand_dims(2).expand_dims(3)
 
@@ -208,8 +221,11 @@ class LIN(nn.Cell):
         self.gamma = Parameter(Tensor(np.ones(shape, np.float32)), name="gamma")
         self.beta = Parameter(Tensor(np.zeros(shape, np.float32)), name="beta")
         self.mix = _LINMix(eps)
+        _use_native_lin(self, eps)
 
     def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.rho, self.gamma, self.beta, self.native_cfg)
         return self.mix(x, self.rho) * self.gamma + self.beta
 
 

@@ -269,6 +269,33 @@ def row_norm_cfg(eps, unbiased, layer):
     return ms.Tensor(np.array([eps, 1.0 if unbiased else 0.0, 1.0 if layer else 0.0], np.float32))
 
 
+def lin_mix_op():
+    """The op y = gamma * (rho * IN(x) + (1 - rho) * LN(x)) + beta with unbiased variances (adaLIN / LIN), called
+    as op(x, rho, gamma, beta, cfg) with cfg = lin_mix_cfg(eps): see LinMixFwd in the C++ source. Its backward
+    returns the gradients of x, rho, gamma and beta from one kernel; it has no gradient of its own."""
+    if "lin_mix" in _ops:
+        return _ops["lin_mix"]
+
+    def grad_shapes(xs, dys, rs, gs, cs):
+        return xs, rs, gs, gs
+
+    def grad_types(*types):
+        return types[0], types[0], types[0], types[0]
+
+    bwd = ops.Custom(f"{library()}:LinMixBwd", out_shape=grad_shapes, out_dtype=grad_types, func_type="aot")
+
+    def bprop(x, rho, gamma, beta, cfg, out, dout):
+        dx, drho, dgamma, dbeta = bwd(x, dout, rho, gamma, cfg)
+        return dx, drho, dgamma, dbeta, ops.zeros_like(cfg)
+
+    _ops["lin_mix"] = _custom("LinMixFwd", lambda xs, *rest: xs, bprop)
+    return _ops["lin_mix"]
+
+
+def lin_mix_cfg(eps):
+    return ms.Tensor(np.array([eps], np.float32))
+
+
 def _padup_shape(xs, ps, us):
     pad, up = ps[0] - 1, us[0]
     return (xs[0], xs[1], up * xs[2] + 2 * pad, up * xs[3] + 2 * pad)

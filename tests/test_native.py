@@ -18,7 +18,7 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from models import native
-from models.layers import AdaLIN, Conv2d, InstanceNorm2d, ReflectionPad2d, RowNorm, UpsampleNearest2x
+from models.layers import AdaLIN, LIN, Conv2d, InstanceNorm2d, ReflectionPad2d, RowNorm, UpsampleNearest2x
 from tests.helpers import ROOT
 
 # Skipped only where the kernels cannot exist (no compiler) or are switched off: a compile error must fail
@@ -207,6 +207,106 @@ def test_row_norm_matches_torch_float64(row, mode):
     assert _rel(dx, t.grad.numpy()) < 2e-4
 
 
+def _torch_lin_mix(x, rho, gamma, beta, eps):
+    """U-GAT-IT's adaLIN / LIN in float64: gamma * (rho * IN(x) + (1 - rho) * LN(x)) + beta, torch.var."""
+    t = [torch.from_numpy(v.astype(np.float64)).requires_grad_(True) for v in (x, rho, gamma, beta)]
+    xt, rt, gt, bt = t
+    ins = (xt - xt.mean((2, 3), keepdim=True)) / torch.sqrt(xt.var((2, 3), keepdim=True) + eps)
+    lns = (xt - xt.mean((1, 2, 3), keepdim=True)) / torch.sqrt(xt.var((1, 2, 3), keepdim=True) + eps)
+    shape = (gt.shape[0], gt.shape[1], 1, 1) if gt.dim() == 2 else gt.shape
+    y = (rt * ins + (1 - rt) * lns) * gt.reshape(shape) + bt.reshape(shape)
+    return t, y
+
+
+class _AdaLINCall(nn.Cell):
+    def __init__(self, layer, gamma, beta):
+        super().__init__()
+        self.layer, self.gamma, self.beta = layer, gamma, beta
+
+    def construct(self, x):
+        return self.layer(x, self.gamma, self.beta)
+
+
+# (kind, input shape, input mean, input std): adaLIN takes gamma/beta (N, C) from the FC head, LIN has
+# (1, C, 1, 1) parameters shared over the batch.
+LIN_ROWS = [
+    ("ada", (2, 5, 13, 11), 0.0, 1.0),
+    ("lin", (2, 5, 13, 11), 0.5, 2.0),
+    ("ada", (1, 3, 160, 150), 0.0, 1.0),     # planes longer than one 16384-element chunk
+    ("lin", (3, 4, 9, 7), 0.0, 1.0),
+    ("ada", (2, 3, 64, 64), -300.0, 0.01),   # large mean, tiny spread: no cancellation
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", LIN_ROWS, ids=[f"{r[0]}-{'x'.join(map(str, r[1]))}-m{r[2]}" for r in LIN_ROWS])
+def test_lin_mix_matches_torch_float64(row, mode):
+    """The fused adaLIN / LIN kernel: output and the gradients of x, rho, gamma and beta."""
+    ms.set_context(mode=MODES[mode])
+    kind, shape, mean, std = row
+    n, c = shape[:2]
+    rng = np.random.default_rng(1)
+    # planes with different means and spreads, so that the layer and instance statistics differ
+    x = (mean + std * (rng.standard_normal((n, c, 1, 1)) + rng.uniform(0.5, 2, (n, c, 1, 1))
+                       * rng.standard_normal(shape))).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    rho = rng.uniform(0, 1, (1, c, 1, 1)).astype(np.float32)
+    pshape = (n, c) if kind == "ada" else (1, c, 1, 1)
+    gamma = (1 + 0.5 * rng.standard_normal(pshape)).astype(np.float32)
+    beta = rng.standard_normal(pshape).astype(np.float32)
+    if kind == "ada":
+        layer = AdaLIN(c)
+        net = _AdaLINCall(layer, ms.Tensor(gamma), ms.Tensor(beta))
+    else:
+        layer = net = LIN(c)
+        layer.gamma.set_data(ms.Tensor(gamma))
+        layer.beta.set_data(ms.Tensor(beta))
+    layer.rho.set_data(ms.Tensor(rho))
+    assert layer.native
+    y = net(ms.Tensor(x)).asnumpy()
+    (xt, rt, gt, bt), yt = _torch_lin_mix(x, rho, gamma, beta, 1e-5)
+    (yt * torch.from_numpy(g.astype(np.float64))).sum().backward()
+    assert _rel(y, yt.detach().numpy()) < 2e-5
+    if kind == "ada":
+        class _Grad(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.layer, self.g = layer, ms.Tensor(g)
+
+            def construct(self, x, gamma, beta):
+                return (self.layer(x, gamma, beta) * self.g).sum()
+        dx, dg, db = ms.grad(_Grad(), grad_position=(0, 1, 2))(ms.Tensor(x), ms.Tensor(gamma), ms.Tensor(beta))
+        drho = ms.grad(_Grad(), grad_position=None, weights=[layer.rho])(
+            ms.Tensor(x), ms.Tensor(gamma), ms.Tensor(beta))[0]
+    else:
+        dx, (drho, dg, db) = ms.grad(_Weighted(layer, g), grad_position=0,
+                                     weights=[layer.rho, layer.gamma, layer.beta])(ms.Tensor(x))
+    assert _rel(dx.asnumpy(), xt.grad.numpy()) < 2e-4
+    assert _rel(drho.asnumpy(), rt.grad.numpy()) < 2e-4
+    assert _rel(dg.asnumpy(), gt.grad.numpy()) < 2e-4
+    assert _rel(db.asnumpy(), bt.grad.numpy()) < 2e-4
+
+
+def test_lin_mix_equals_the_portable_formulation():
+    """The fused kernel against the same layer on MindSpore's own ops (two row norms, mix, affine)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 6, 17, 19)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    rho = rng.uniform(0, 1, (1, 6, 1, 1)).astype(np.float32)
+    outs = []
+    for portable in (False, True):
+        layer = LIN(6)
+        layer.rho.set_data(ms.Tensor(rho))
+        layer.gamma.set_data(ms.Tensor(np.linspace(0.5, 1.5, 6, dtype=np.float32).reshape(1, 6, 1, 1)))
+        if portable:
+            native.use_portable(layer)
+        grads = ms.grad(_Weighted(layer, g), grad_position=0, weights=layer.trainable_params())(ms.Tensor(x))
+        outs.append([layer(ms.Tensor(x)).asnumpy(), grads[0].asnumpy()] + [p.asnumpy() for p in grads[1]])
+    for a, b in zip(*outs):
+        assert _rel(a, b) < 1e-4
+
+
 # (layer factory, input shape, PyTorch reference)
 PAD_ROWS = [
     ("pad1", lambda: ReflectionPad2d(1), (2, 3, 8, 9), torch.nn.ReflectionPad2d(1)),
@@ -324,11 +424,11 @@ def test_gemm_rule_small_channels_direct_large_gemm():
 def test_use_portable_switches_everything_off():
     net = nn.SequentialCell([Conv2d(3, 4, 3, padding=1), InstanceNorm2d(4)])
     ada = AdaLIN(4)
-    assert net[0].native and net[1].norm.native and ada.mix.layer.native
+    assert net[0].native and net[1].norm.native and ada.mix.layer.native and ada.native
     native.use_portable(net)
     native.use_portable(ada)
     assert not net[0].native and not net[1].norm.native
-    assert not ada.mix.instance.native and not ada.mix.layer.native
+    assert not ada.mix.instance.native and not ada.mix.layer.native and not ada.native
 
 
 def _probe(env):

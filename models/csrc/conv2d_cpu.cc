@@ -633,11 +633,11 @@ static void chunk_stats(const float* x, const float* dy, int64_t m, float x0, Ch
   s.n = (double)m; s.mean = mean; s.m2 = hsum(a2) + t2; s.sdy = hsum(ad) + td; s.sdyxc = hsum(adx) + tdx;
 }
 
-// Per row: x0, mean of (x - x0), 1/sqrt(var + eps), and for the backward mean(dy) and sum(dy * xh) / d.
-struct RowStats { float x0, dmean, rstd, mdy, mdyxh; };
+// Per row, exactly combined over its chunks (Chan et al.), in double: the first element x0, the mean of
+// (x - x0), the centred sum of squares, and for the backward sum(dy) and sum(dy * (x - mean)).
+struct RowMoments { float x0; double dmean, m2, sdy, sdyxc; };
 
-static void row_stats(const float* x, const float* dy, int64_t R, int64_t M, double eps, bool unbiased,
-                      std::vector<RowStats>& out) {
+static void row_moments(const float* x, const float* dy, int64_t R, int64_t M, std::vector<RowMoments>& out) {
   const int64_t nch = (M + kChunk - 1) / kChunk;
   std::vector<ChunkStats> cs((size_t)(R * nch));
   parallel_for(R * nch, [&](int64_t t) {
@@ -655,8 +655,6 @@ static void row_stats(const float* x, const float* dy, int64_t R, int64_t M, dou
       m2 += c.m2 + d * d * n * c.n / tot;
       n = tot;
     }
-    const double d = unbiased ? n - 1 : n;
-    const double rstd = 1.0 / std::sqrt(m2 / d + eps);
     double sdy = 0, sdyxc = 0;
     if (dy)
       for (int64_t k = 0; k < nch; ++k) {                      // sum dy (x - mean) = sum over chunks of
@@ -664,7 +662,23 @@ static void row_stats(const float* x, const float* dy, int64_t R, int64_t M, dou
         sdy += c.sdy;
         sdyxc += c.sdyxc + (c.mean - mean) * c.sdy;
       }
-    out[(size_t)r] = {x[r * M], (float)mean, (float)rstd, (float)(sdy / n), (float)(sdyxc * rstd / d)};
+    out[(size_t)r] = {x[r * M], mean, m2, sdy, sdyxc};
+  }
+}
+
+// Per row: x0, mean of (x - x0), 1/sqrt(var + eps), and for the backward mean(dy) and sum(dy * xh) / d.
+struct RowStats { float x0, dmean, rstd, mdy, mdyxh; };
+
+static void row_stats(const float* x, const float* dy, int64_t R, int64_t M, double eps, bool unbiased,
+                      std::vector<RowStats>& out) {
+  std::vector<RowMoments> mo;
+  row_moments(x, dy, R, M, mo);
+  out.resize((size_t)R);
+  const double n = (double)M, d = unbiased ? n - 1 : n;
+  for (int64_t r = 0; r < R; ++r) {
+    const RowMoments& m = mo[(size_t)r];
+    const double rstd = 1.0 / std::sqrt(m.m2 / d + eps);
+    out[(size_t)r] = {m.x0, (float)m.dmean, (float)rstd, (float)(m.sdy / n), (float)(m.sdyxc * rstd / d)};
   }
 }
 
@@ -712,13 +726,163 @@ extern "C" int RowNormBwd(int nparam, void** params, int* ndims, int64_t** shape
   const int64_t nch = (M + kChunk - 1) / kChunk;
   parallel_for(R * nch, [&](int64_t t) {
     const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
-    const RowStats& s = st[(size_t)r];
-    const float k = s.rstd;
+    // the row's constants as locals: read through the struct, they may alias dx and block vectorisation
+    const RowStats s = st[(size_t)r];
+    const float k = s.rstd, mdy = s.mdy, x0 = s.x0, dm = s.dmean, kx = s.rstd * s.mdyxh;
     const float* xr = x + r * M;
     const float* gr = dy + r * M;
     float* dr = dx + r * M;
-    for (int64_t i = lo; i < hi; ++i) dr[i] = k * (gr[i] - s.mdy - ((xr[i] - s.x0) - s.dmean) * s.rstd * s.mdyxh);
+    for (int64_t i = lo; i < hi; ++i) dr[i] = k * (gr[i] - mdy - ((xr[i] - x0) - dm) * kx);
   });
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Layer-instance normalisation with its affine, in one op (U-GAT-IT's adaLIN / LIN, photo2cartoon's
+// Soft-AdaLIN), both variances unbiased (torch.var):
+// LinMixFwd(x[N,C,H,W], rho[C], gamma[N,C] or [C], beta like gamma, cfg[f32: eps]) -> y =
+//   gamma * (rho * (x - mi) * ri + (1 - rho) * (x - ml) * rl) + beta,
+//   mi, ri = mean and 1/sqrt(var + eps) of each (n, c) plane; ml, rl the same over each sample (n).
+//   rho, gamma, beta may have any shape with that many elements ((1,C,1,1) parameters, (N,C) FC outputs).
+// LinMixBwd(x, dy, rho, gamma, cfg) -> dx, drho, dgamma, dbeta (each the shape of its input; a shared
+//   gamma's gradient is summed over n).
+// Per (n, c) the output is an affine function of x, and the input gradient one of x and dy, so each
+// direction is one pass for the statistics (plus sums of dy and dy * x backward) and one writing pass,
+// instead of two row norms, the mixing, the affine and their gradients as separate MindSpore ops.
+// The layer statistics are combined exactly from the planes' (mean, centred sum of squares).
+struct LinCoef { double mi, ri, ml, rl; };
+
+static void lin_coefs(const std::vector<RowMoments>& mo, int64_t N, int64_t C, int64_t M, double eps,
+                      std::vector<LinCoef>& co) {
+  co.resize((size_t)(N * C));
+  const double L = (double)(C * M);
+  for (int64_t n = 0; n < N; ++n) {
+    double ml = 0, m2l = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      const RowMoments& m = mo[(size_t)(n * C + c)];
+      ml += ((double)m.x0 + m.dmean) / (double)C;
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      const RowMoments& m = mo[(size_t)(n * C + c)];
+      const double d = (double)m.x0 + m.dmean - ml;
+      m2l += m.m2 + (double)M * d * d;
+    }
+    const double rl = 1.0 / std::sqrt(m2l / (L - 1) + eps);
+    for (int64_t c = 0; c < C; ++c) {
+      const RowMoments& m = mo[(size_t)(n * C + c)];
+      co[(size_t)(n * C + c)] = {(double)m.x0 + m.dmean, 1.0 / std::sqrt(m.m2 / (double)(M - 1) + eps), ml, rl};
+    }
+  }
+}
+
+static int64_t numel(int nd, const int64_t* sh) {
+  int64_t t = 1;
+  for (int d = 0; d < nd; ++d) t *= sh[d];
+  return t;
+}
+
+// y[i] = a * ((x[i] - x0) - dm) + b over each row, written in the same chunks the statistics used.
+static void row_affine(const float* x, const float* dy, float* y, int64_t R, int64_t M,
+                       const std::vector<RowMoments>& mo, const std::vector<double>& a,
+                       const std::vector<double>& b, const std::vector<double>& p) {
+  const int64_t nch = (M + kChunk - 1) / kChunk;
+  parallel_for(R * nch, [&](int64_t t) {
+    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
+    const float x0 = mo[(size_t)r].x0, dm = (float)mo[(size_t)r].dmean;
+    const float ar = (float)a[(size_t)r], br = (float)b[(size_t)r];
+    const float* xr = x + r * M;
+    float* yr = y + r * M;
+    if (dy) {
+      const float pr = (float)p[(size_t)r];
+      const float* gr = dy + r * M;
+      for (int64_t i = lo; i < hi; ++i) yr[i] = pr * gr[i] + ar * ((xr[i] - x0) - dm) + br;
+    } else {
+      for (int64_t i = lo; i < hi; ++i) yr[i] = ar * ((xr[i] - x0) - dm) + br;
+    }
+  });
+}
+
+extern "C" int LinMixFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                         void* stream, void* extra) {
+  if (nparam != 6 || ndims[0] != 4) return 1;
+  const float* x = (const float*)params[0];
+  const float* rho = (const float*)params[1];
+  const float* gamma = (const float*)params[2];
+  const float* beta = (const float*)params[3];
+  const float* cfg = (const float*)params[4];
+  float* y = (float*)params[5];
+  const int64_t N = shapes[0][0], C = shapes[0][1], M = shapes[0][2] * shapes[0][3];
+  const int64_t ng = numel(ndims[2], shapes[2]);
+  if (numel(ndims[1], shapes[1]) != C || (ng != C && ng != N * C) || numel(ndims[3], shapes[3]) != ng) return 1;
+  const int64_t gs = ng == C ? 0 : C;           // gamma / beta stride over n
+  std::vector<RowMoments> mo;
+  row_moments(x, nullptr, N * C, M, mo);
+  std::vector<LinCoef> co;
+  lin_coefs(mo, N, C, M, (double)cfg[0], co);
+  std::vector<double> a((size_t)(N * C)), b((size_t)(N * C));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const LinCoef& k = co[(size_t)(n * C + c)];
+      const double r = rho[c], g = gamma[n * gs + c];
+      a[(size_t)(n * C + c)] = g * (r * k.ri + (1 - r) * k.rl);
+      b[(size_t)(n * C + c)] = g * (1 - r) * k.rl * (k.mi - k.ml) + beta[n * gs + c];
+    }
+  row_affine(x, nullptr, y, N * C, M, mo, a, b, a);
+  return 0;
+}
+
+extern "C" int LinMixBwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                         void* stream, void* extra) {
+  if (nparam != 9 || ndims[0] != 4) return 1;
+  const float* x = (const float*)params[0];
+  const float* dy = (const float*)params[1];
+  const float* rho = (const float*)params[2];
+  const float* gamma = (const float*)params[3];
+  const float* cfg = (const float*)params[4];
+  float* dx = (float*)params[5];
+  float* drho = (float*)params[6];
+  float* dgamma = (float*)params[7];
+  float* dbeta = (float*)params[8];
+  const int64_t N = shapes[0][0], C = shapes[0][1], M = shapes[0][2] * shapes[0][3];
+  const int64_t ng = numel(ndims[3], shapes[3]);
+  if (numel(ndims[2], shapes[2]) != C || (ng != C && ng != N * C)) return 1;
+  const int64_t gs = ng == C ? 0 : C;
+  const double Md = (double)M, L = (double)(C * M);
+  std::vector<RowMoments> mo;
+  row_moments(x, dy, N * C, M, mo);
+  std::vector<LinCoef> co;
+  lin_coefs(mo, N, C, M, (double)cfg[0], co);
+  std::vector<double> p((size_t)(N * C)), q((size_t)(N * C)), r0((size_t)(N * C)), si((size_t)(N * C)),
+      sl((size_t)(N * C));
+  std::vector<double> dr((size_t)C, 0.0), dg((size_t)ng, 0.0), db((size_t)ng, 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    double v1 = 0, v2 = 0;   // sums over c of (1 - rho) g sum(dy) and of (1 - rho) g sum(dy * xl)
+    for (int64_t c = 0; c < C; ++c) {
+      const size_t i = (size_t)(n * C + c);
+      const LinCoef& k = co[i];
+      const RowMoments& m = mo[i];
+      const double r = rho[c], g = gamma[n * gs + c];
+      si[i] = k.ri * m.sdyxc;                                  // sum dy * xi
+      sl[i] = k.rl * (m.sdyxc + (k.mi - k.ml) * m.sdy);        // sum dy * xl
+      db[(size_t)(n * gs + c)] += m.sdy;
+      dg[(size_t)(n * gs + c)] += r * si[i] + (1 - r) * sl[i];
+      dr[(size_t)c] += g * (si[i] - sl[i]);
+      v1 += (1 - r) * g * m.sdy;
+      v2 += (1 - r) * g * sl[i];
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      const size_t i = (size_t)(n * C + c);
+      const LinCoef& k = co[i];
+      const double r = rho[c], g = gamma[n * gs + c];
+      const double a = r * g * k.ri, l2 = k.rl * k.rl * v2 / (L - 1);
+      p[i] = a + (1 - r) * g * k.rl;
+      q[i] = -a * k.ri * si[i] / (Md - 1) - l2;
+      r0[i] = -a * mo[i].sdy / Md - k.rl * v1 / L - l2 * (k.mi - k.ml);
+    }
+  }
+  row_affine(x, dy, dx, N * C, M, mo, q, r0, p);
+  for (int64_t c = 0; c < C; ++c) drho[c] = (float)dr[(size_t)c];
+  for (int64_t i = 0; i < ng; ++i) { dgamma[i] = (float)dg[(size_t)i]; dbeta[i] = (float)db[(size_t)i]; }
   return 0;
 }
 
