@@ -40,7 +40,7 @@ CONV_ROWS = [
     (5, 3, 4, 1, (2, 12, 15), True),
     (16, 9, 3, 2, (1, 33, 40), True),
     (40, 16, 3, 1, (1, 8, 70), False),   # more input channels than one block; rows past 64 pixels
-    (8, 5, 3, 1, (2, 96, 90), True),     # GEMM: two pixel blocks per sample, partial weight gradients
+    (8, 5, 3, 1, (2, 96, 90), True),     # partial weight gradients: 5 row blocks (direct), 2 pixel blocks (GEMM)
     (64, 6, 4, 2, (2, 9, 11), True),     # GEMM: weight gradient blocked by unrolled rows, several blocks
     # GEMM only (strides above 1, kernels without a direct kernel); a 7th entry is the stride
     (3, 8, 4, 1, (2, 16, 18), True, 2),    # PatchGAN / U-GAT-IT discriminator layer
@@ -418,7 +418,8 @@ def test_gemm_rule_small_channels_direct_large_gemm():
     assert native.picks_gemm(8, 8, 5)                                 # no direct kernel for 5x5
     assert not native.picks_gemm(16, 8, 3) and not native.picks_gemm(512, 1, 4)
     assert native.picks_gemm(32, 32, 1) and not native.picks_gemm(32, 3, 1)   # 1x1: by output count
-    assert not native.picks_gemm(64, 32, 3) and native.picks_gemm(64, 32, 3, weight_grad=True)
+    assert not native.picks_gemm(64, 32, 3, weight_grad=True) and native.picks_gemm(128, 16, 3, weight_grad=True)
+    assert not native.picks_gemm(128, 16, 3)                          # forward: from 32 outputs
 
 
 def test_use_portable_switches_everything_off():

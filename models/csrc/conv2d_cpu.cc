@@ -191,9 +191,11 @@ class Blas {
 
 // Which stride-1 convolutions go through SGEMM (bench/conv_kernels.py and per-op timings, docs/notes_session6.md):
 // forward (and the input gradient, which is a forward on dy) at fan-in C*K*K >= 1024 with >= 32 outputs;
-// the weight gradient already at fan-in >= 512 with >= 16 outputs (the direct one re-reads dy once per
-// input channel: 32 -> 32 1x1 at 256 px took 8.3 ms against 3.8); 1x1 convolutions with >= 16 outputs.
-static const int64_t kGemmMinFanIn = 1024, kGemmMinOut = 32, kWgradGemmMinFanIn = 512, kWgradGemmMinOut = 16;
+// the weight gradient at fan-in >= 1024 with >= 16 outputs (session 7, after the direct weight gradient
+// was blocked by rows: 64 -> 32 3x3 at 256 px 28.9 / 32.6 ms direct against 38.5 / 34.6 GEMM in two runs,
+// 128 -> 64 at 128 px 26.3 / 34.1 against 25.4 / 23.5); 1x1 convolutions with >= 16 outputs (32 -> 32 1x1
+// at 256 px: weight gradient 6.8 ms direct against 3.7 GEMM).
+static const int64_t kGemmMinFanIn = 1024, kGemmMinOut = 32, kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16;
 enum ConvPart { kForward = 0, kWeightGrad = 1 };
 
 static bool direct_kernel(int64_t K) { return K == 1 || K == 3 || K == 4 || K == 7; }
@@ -518,19 +520,28 @@ extern "C" int BiasGrad(int nparam, void** params, int* ndims, int64_t** shapes,
 }
 
 // dw[o,c,kh,kw] = sum over n, oh, ow of dy[n,o,oh,ow] * xpad[n,c,oh+kh,ow+kw].
-// Each task is (4 output channels, 1 input channel, kernel row): 4 x K vector accumulators over 16 pixels.
+// Each task is (4 output channels, a block of output rows): its dy rows (<= 32 KB) stay in L1 while every
+// (input channel, kernel row) runs over them with 4 x K vector accumulators over 16 pixels; each task
+// writes its own partial dw, summed at the end. (One task per (4 outputs, input channel, kernel row) over
+// all rows re-read dy from memory C*K times: 32 -> 16 3x3 at 256 px took 16 ms against PyTorch's 8.)
 template <int K>
 static void wgrad(const float* dyp, const float* xp, float* dw, int64_t N, int64_t O, int64_t C, int64_t OH,
                   int64_t OWc, int64_t Hp, int64_t Wp) {
   const int64_t OB = (O + 3) / 4;
-  parallel_for(OB * C * K, [&](int64_t task) {
-        const int64_t ob = task / (C * K), c = task / K % C, kh = task % K;
-        const int64_t nout = std::min<int64_t>(4, O - ob * 4);
+  const int64_t RB = std::max<int64_t>(1, std::min<int64_t>(OH, 2048 / OWc));   // rows per block
+  const int64_t blocks = (OH + RB - 1) / RB, CKK = C * K * K;
+  std::vector<float> part((size_t)(OB * blocks * 4 * CKK));
+  parallel_for(OB * blocks, [&](int64_t task) {
+    const int64_t ob = task / blocks, r0 = task % blocks * RB, r1 = std::min(OH, r0 + RB);
+    const int64_t nout = std::min<int64_t>(4, O - ob * 4);
+    float* pw = &part[(size_t)(task * 4 * CKK)];   // [4][C][K][K]
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < K; ++kh) {
         v16 a[4][K];
         for (int o = 0; o < 4; ++o)
           for (int k = 0; k < K; ++k) a[o][k] = bc(0.f);
         for (int64_t n = 0; n < N; ++n)
-          for (int64_t oh = 0; oh < OH; ++oh) {
+          for (int64_t oh = r0; oh < r1; ++oh) {
             const float* xr = xp + ((n * C + c) * Hp + oh + kh) * Wp;
             const float* g[4];
             for (int o = 0; o < 4; ++o) g[o] = dyp + ((n * O + ob * 4 + std::min<int64_t>(o, nout - 1)) * OH + oh) * OWc;
@@ -546,8 +557,20 @@ static void wgrad(const float* dyp, const float* xp, float* dw, int64_t N, int64
               }
             }
           }
-        for (int64_t o = 0; o < nout; ++o)
-          for (int kw = 0; kw < K; ++kw) dw[(((ob * 4 + o) * C + c) * K + kh) * K + kw] = hsum(a[o][kw]);
+        for (int o = 0; o < 4; ++o)
+          for (int kw = 0; kw < K; ++kw) pw[((o * C + c) * K + kh) * K + kw] = hsum(a[o][kw]);
+      }
+  });
+  parallel_for(OB, [&](int64_t ob) {
+    const int64_t nout = std::min<int64_t>(4, O - ob * 4);
+    for (int64_t o = 0; o < nout; ++o) {
+      float* d = dw + (ob * 4 + o) * CKK;
+      for (int64_t i = 0; i < CKK; ++i) {
+        float s = 0.f;
+        for (int64_t blk = 0; blk < blocks; ++blk) s += part[(size_t)(((ob * blocks + blk) * 4 + o) * CKK + i)];
+        d[i] = s;
+      }
+    }
   });
 }
 
