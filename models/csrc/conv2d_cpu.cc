@@ -689,20 +689,27 @@ static void row_moments(const float* x, const float* dy, int64_t R, int64_t M, s
   }
 }
 
-// Per row: x0, mean of (x - x0), 1/sqrt(var + eps), and for the backward mean(dy) and sum(dy * xh) / d.
-struct RowStats { float x0, dmean, rstd, mdy, mdyxh; };
-
-static void row_stats(const float* x, const float* dy, int64_t R, int64_t M, double eps, bool unbiased,
-                      std::vector<RowStats>& out) {
-  std::vector<RowMoments> mo;
-  row_moments(x, dy, R, M, mo);
-  out.resize((size_t)R);
-  const double n = (double)M, d = unbiased ? n - 1 : n;
-  for (int64_t r = 0; r < R; ++r) {
-    const RowMoments& m = mo[(size_t)r];
-    const double rstd = 1.0 / std::sqrt(m.m2 / d + eps);
-    out[(size_t)r] = {m.x0, (float)m.dmean, (float)rstd, (float)(m.sdy / n), (float)(m.sdyxc * rstd / d)};
-  }
+// y[i] = a * ((x[i] - x0) - dm) + b over each row (plus p * dy[i] when dy is given), written in the same
+// chunks the statistics used. The row's constants are locals: read through a struct or vector inside the
+// loop they may alias y, and GCC then does not vectorise it.
+static void row_affine(const float* x, const float* dy, float* y, int64_t R, int64_t M,
+                       const std::vector<RowMoments>& mo, const std::vector<double>& a,
+                       const std::vector<double>& b, const std::vector<double>& p) {
+  const int64_t nch = (M + kChunk - 1) / kChunk;
+  parallel_for(R * nch, [&](int64_t t) {
+    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
+    const float x0 = mo[(size_t)r].x0, dm = (float)mo[(size_t)r].dmean;
+    const float ar = (float)a[(size_t)r], br = (float)b[(size_t)r];
+    const float* xr = x + r * M;
+    float* yr = y + r * M;
+    if (dy) {
+      const float pr = (float)p[(size_t)r];
+      const float* gr = dy + r * M;
+      for (int64_t i = lo; i < hi; ++i) yr[i] = pr * gr[i] + ar * ((xr[i] - x0) - dm) + br;
+    } else {
+      for (int64_t i = lo; i < hi; ++i) yr[i] = ar * ((xr[i] - x0) - dm) + br;
+    }
+  });
 }
 
 static bool row_shape(int* ndims, int64_t** shapes, int kind, int64_t& R, int64_t& M) {
@@ -722,16 +729,12 @@ extern "C" int RowNormFwd(int nparam, void** params, int* ndims, int64_t** shape
   float* y = (float*)params[2];
   int64_t R, M;
   if (!row_shape(ndims, shapes, (int)cfg[2], R, M)) return 1;
-  std::vector<RowStats> st;
-  row_stats(x, nullptr, R, M, (double)cfg[0], cfg[1] != 0.f, st);
-  const int64_t nch = (M + kChunk - 1) / kChunk;
-  parallel_for(R * nch, [&](int64_t t) {
-    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
-    const float a = st[(size_t)r].rstd, x0 = st[(size_t)r].x0, dm = st[(size_t)r].dmean;
-    const float* xr = x + r * M;
-    float* yr = y + r * M;
-    for (int64_t i = lo; i < hi; ++i) yr[i] = ((xr[i] - x0) - dm) * a;
-  });
+  std::vector<RowMoments> mo;
+  row_moments(x, nullptr, R, M, mo);
+  const double d = cfg[1] != 0.f ? (double)M - 1 : (double)M;
+  std::vector<double> a((size_t)R), b((size_t)R, 0.0);
+  for (int64_t r = 0; r < R; ++r) a[(size_t)r] = 1.0 / std::sqrt(mo[(size_t)r].m2 / d + (double)cfg[0]);
+  row_affine(x, nullptr, y, R, M, mo, a, b, a);
   return 0;
 }
 
@@ -744,19 +747,19 @@ extern "C" int RowNormBwd(int nparam, void** params, int* ndims, int64_t** shape
   float* dx = (float*)params[3];
   int64_t R, M;
   if (!row_shape(ndims, shapes, (int)cfg[2], R, M)) return 1;
-  std::vector<RowStats> st;
-  row_stats(x, dy, R, M, (double)cfg[0], cfg[1] != 0.f, st);
-  const int64_t nch = (M + kChunk - 1) / kChunk;
-  parallel_for(R * nch, [&](int64_t t) {
-    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
-    // the row's constants as locals: read through the struct, they may alias dx and block vectorisation
-    const RowStats s = st[(size_t)r];
-    const float k = s.rstd, mdy = s.mdy, x0 = s.x0, dm = s.dmean, kx = s.rstd * s.mdyxh;
-    const float* xr = x + r * M;
-    const float* gr = dy + r * M;
-    float* dr = dx + r * M;
-    for (int64_t i = lo; i < hi; ++i) dr[i] = k * (gr[i] - mdy - ((xr[i] - x0) - dm) * kx);
-  });
+  std::vector<RowMoments> mo;
+  row_moments(x, dy, R, M, mo);
+  // dx = r * (dy - mean(dy) - xh * sum(dy * xh) / d), xh = (x - mean) * r: affine in dy and (x - mean)
+  const double n = (double)M, d = cfg[1] != 0.f ? n - 1 : n;
+  std::vector<double> p((size_t)R), q((size_t)R), c((size_t)R);
+  for (int64_t r = 0; r < R; ++r) {
+    const RowMoments& m = mo[(size_t)r];
+    const double rstd = 1.0 / std::sqrt(m.m2 / d + (double)cfg[0]);
+    p[(size_t)r] = rstd;
+    q[(size_t)r] = -rstd * rstd * rstd * m.sdyxc / d;
+    c[(size_t)r] = -rstd * m.sdy / n;
+  }
+  row_affine(x, dy, dx, R, M, mo, q, c, p);
   return 0;
 }
 
@@ -802,27 +805,6 @@ static int64_t numel(int nd, const int64_t* sh) {
   int64_t t = 1;
   for (int d = 0; d < nd; ++d) t *= sh[d];
   return t;
-}
-
-// y[i] = a * ((x[i] - x0) - dm) + b over each row, written in the same chunks the statistics used.
-static void row_affine(const float* x, const float* dy, float* y, int64_t R, int64_t M,
-                       const std::vector<RowMoments>& mo, const std::vector<double>& a,
-                       const std::vector<double>& b, const std::vector<double>& p) {
-  const int64_t nch = (M + kChunk - 1) / kChunk;
-  parallel_for(R * nch, [&](int64_t t) {
-    const int64_t r = t / nch, lo = t % nch * kChunk, hi = std::min<int64_t>(M, lo + kChunk);
-    const float x0 = mo[(size_t)r].x0, dm = (float)mo[(size_t)r].dmean;
-    const float ar = (float)a[(size_t)r], br = (float)b[(size_t)r];
-    const float* xr = x + r * M;
-    float* yr = y + r * M;
-    if (dy) {
-      const float pr = (float)p[(size_t)r];
-      const float* gr = dy + r * M;
-      for (int64_t i = lo; i < hi; ++i) yr[i] = pr * gr[i] + ar * ((xr[i] - x0) - dm) + br;
-    } else {
-      for (int64_t i = lo; i < hi; ++i) yr[i] = ar * ((xr[i] - x0) - dm) + br;
-    }
-  });
 }
 
 extern "C" int LinMixFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
