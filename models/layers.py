@@ -30,11 +30,7 @@ class Conv2d(nn.Conv2d):
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
                          has_bias=bias, weight_init=weight_init, bias_init="zeros")
-        from . import native
-        self.native = native_covers(in_ch, kernel_size, stride, padding) and native.enabled()
-        if self.native:
-            self.native_op, self.native_pad, self.native_stride = native.conv_op(kernel_size, padding, stride)
-            self.zero_bias = Tensor(np.zeros(out_ch, np.float32))
+        _use_native_conv(self, in_ch, out_ch, kernel_size, stride, padding)
 
     def construct(self, x):
         if self.native:
@@ -60,6 +56,16 @@ def native_covers(in_ch, k, stride, padding):
     if stride == 1 and k in NATIVE_DIRECT_KERNELS and in_ch * k * k <= NATIVE_DIRECT_MAX_FAN_IN:
         return True
     return native.gemm_enabled()
+
+
+def _use_native_conv(cell, in_ch, out_ch, k, stride, padding):
+    """Conv2d's and SNConv2d's switch to the native kernels: sets cell.native and, when on, the op, its shape
+    arguments and a zero bias for layers without one."""
+    from . import native
+    cell.native = native_covers(in_ch, k, stride, padding) and native.enabled()
+    if cell.native:
+        cell.native_op, cell.native_pad, cell.native_stride = native.conv_op(k, padding, stride)
+        cell.zero_bias = Tensor(np.zeros(out_ch, np.float32))
 
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
@@ -348,11 +354,7 @@ class SNConv2d(_SpectralNormed):
         self.conv = ops.Conv2D(out_channel=out_ch, kernel_size=kernel_size, mode=1, pad_mode="pad",
                                pad=padding, stride=stride)
         self.bias_add = ops.BiasAdd()
-        from . import native   # on CPU, the native kernels as in Conv2d (the U-GAT-IT discriminators)
-        self.native = native_covers(in_ch, kernel_size, stride, padding) and native.enabled()
-        if self.native:
-            self.native_op, self.native_pad, self.native_stride = native.conv_op(kernel_size, padding, stride)
-            self.zero_bias = Tensor(np.zeros(out_ch, np.float32))
+        _use_native_conv(self, in_ch, out_ch, kernel_size, stride, padding)   # as in Conv2d
 
     def construct(self, x):
         w = self.sn_weight()
