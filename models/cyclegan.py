@@ -15,7 +15,7 @@ import numpy as np
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from .layers import Conv2d, InstanceNorm2d, ReflectionPad2d
+from .layers import Conv2d, InstanceNorm2d, ReflectionPad2d, fused_sequential
 from .registry import register_model
 
 NORMS = ("instance", "batch", "none")
@@ -115,7 +115,7 @@ class ResnetBlock(nn.Cell):
         if use_dropout:
             layers.append(nn.Dropout(p=0.5))
         layers += [ReflectionPad2d(1), _conv(dim, dim, 3, bias=bias), make_norm(dim)]
-        self.conv_block = nn.SequentialCell(layers)
+        self.conv_block = fused_sequential(layers)
 
     def construct(self, x):
         return x + self.conv_block(x)
@@ -142,7 +142,7 @@ class ResnetGenerator(nn.Cell):
             layers += [_deconv(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=bias),
                        make_norm(ngf * mult // 2), nn.ReLU()]
         layers += [ReflectionPad2d(3), _conv(ngf, output_nc, 7), nn.Tanh()]
-        self.model = nn.SequentialCell(layers)
+        self.model = fused_sequential(layers)
         self.stride = 4   # input sides must be multiples of this
 
     def construct(self, x):
@@ -170,7 +170,7 @@ class UnetSkipConnectionBlock(nn.Cell):
                       _deconv(inner_nc * 2, outer_nc, 4, 2, 1, bias=bias), make_norm(outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(p=0.5))
-        self.model = nn.SequentialCell(layers)
+        self.model = fused_sequential(layers)
 
     def construct(self, x):
         if self.outermost:
@@ -217,7 +217,7 @@ class NLayerDiscriminator(nn.Cell):
         prev, mult = mult, min(2 ** n_layers, 8)
         layers += [_conv(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias), make_norm(ndf * mult),
                    nn.LeakyReLU(0.2), _conv(ndf * mult, 1, 4, stride=1, padding=1)]
-        self.model = nn.SequentialCell(layers)
+        self.model = fused_sequential(layers)
 
     def construct(self, x):
         return self.model(x)
@@ -230,7 +230,7 @@ class PixelDiscriminator(nn.Cell):
     def __init__(self, input_nc=3, ndf=64, norm="batch"):
         super().__init__()
         make_norm, bias = _check_norm(norm)
-        self.net = nn.SequentialCell([_conv(input_nc, ndf, 1), nn.LeakyReLU(0.2),
+        self.net = fused_sequential([_conv(input_nc, ndf, 1), nn.LeakyReLU(0.2),
                                       _conv(ndf, ndf * 2, 1, bias=bias), make_norm(ndf * 2), nn.LeakyReLU(0.2),
                                       _conv(ndf * 2, 1, 1, bias=bias)])
 

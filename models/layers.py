@@ -14,7 +14,7 @@ import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
 
 __all__ = [
-    "InstanceNorm2d", "RowNorm", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
+    "InstanceNorm2d", "NormReLUPad", "fuse_norm_relu_pad", "fused_sequential", "RowNorm", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
     "SNConv2d", "SNDense", "cam_attention", "Conv2d", "conv2d", "dense",
 ]
 
@@ -175,6 +175,58 @@ class InstanceNorm2d(nn.Cell):
         if self.affine:
             out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
         return out
+
+
+class NormReLUPad(nn.Cell):
+    """InstanceNorm2d (no affine) -> ReLU -> ReflectionPad2d(padding) (padding 0: no padding) as one Cell.
+
+    On CPU one native kernel per direction (models/native.py `norm_act_pad_op`); elsewhere, or after
+    `native.use_portable`, the three Cells it stands for, in order. No parameters. `fuse_norm_relu_pad`
+    puts it into a network's layer lists.
+    """
+
+    def __init__(self, num_features, eps=1e-5, padding=0):
+        super().__init__()
+        self.num_features = num_features
+        self.padding = padding
+        self.norm = InstanceNorm2d(num_features, eps)
+        self.relu = nn.ReLU()
+        self.pad = ReflectionPad2d(padding) if padding else nn.Identity()
+        from . import native
+        self.native = native.enabled()
+        if self.native:
+            self.native_op, self.native_pad = native.norm_act_pad_op(padding)
+            self.native_cfg = native.norm_act_pad_cfg(eps)
+
+    def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.native_cfg, self.native_pad)
+        return self.pad(self.relu(self.norm(x)))
+
+
+def fuse_norm_relu_pad(layers):
+    """The layer list with each run InstanceNorm2d (no affine) -> ReLU [-> ReflectionPad2d] replaced by one
+    NormReLUPad; the Cells it absorbs become nn.Identity, so SequentialCell indices (and with them the
+    published weights' key names) stay as they were."""
+    out = list(layers)
+    i = 0
+    while i + 1 < len(out):
+        a, b = out[i], out[i + 1]
+        if type(a) is InstanceNorm2d and not a.affine and type(b) is nn.ReLU:
+            pad = out[i + 2] if i + 2 < len(out) and type(out[i + 2]) is ReflectionPad2d else None
+            out[i] = NormReLUPad(a.num_features, a.eps, pad.padding if pad is not None else 0)
+            out[i + 1] = nn.Identity()
+            if pad is not None:
+                out[i + 2] = nn.Identity()
+            i += 3 if pad is not None else 2
+        else:
+            i += 1
+    return out
+
+
+def fused_sequential(layers):
+    """nn.SequentialCell over `fuse_norm_relu_pad(layers)`: same indices, same results."""
+    return nn.SequentialCell(fuse_norm_relu_pad(layers))
 
 
 class _LINMix(nn.Cell):

@@ -322,6 +322,30 @@ def pad_up_op(pad, up):
     return _ops["padup"], _shape_arg(pad + 1), _shape_arg(up)
 
 
+def _norm_act_pad_shape(xs, cs, ps):
+    pad = ps[0] - 1
+    return (xs[0], xs[1], xs[2] + 2 * pad, xs[3] + 2 * pad)
+
+
+def norm_act_pad_op(pad):
+    """The op y = reflection_pad(act(instance_norm(x)), pad) and its shape argument: call it as
+    op(x, cfg, pad_arg) with cfg = norm_act_pad_cfg(...) (NormActPadFwd in the C++ source). Its backward is
+    one kernel (fold, ReLU mask, norm gradient) and has no gradient of its own."""
+    if "norm_act_pad" not in _ops:
+        bwd = _custom("NormActPadBwd", lambda xs, *rest: xs, None)
+
+        def bprop(x, cfg, pad_arg, out, dout):
+            return bwd(x, out, dout, cfg, pad_arg), ops.zeros_like(cfg), ops.zeros_like(pad_arg)
+
+        _ops["norm_act_pad"] = _custom("NormActPadFwd", _norm_act_pad_shape, bprop)
+    return _ops["norm_act_pad"], _shape_arg(pad + 1)
+
+
+def norm_act_pad_cfg(eps, relu=True):
+    """Config tensor for norm_act_pad_op: variance eps (biased, as InstanceNorm2d), ReLU or none."""
+    return ms.Tensor(np.array([eps, 0.0, 1.0 if relu else 0.0], np.float32))
+
+
 def use_portable(cell):
     """Switch every native kernel in `cell` back to MindSpore's own ops, for networks whose input gradient
     is differentiated again (the WGAN-GP critic). RowNorm's backward has no gradient of its own; the

@@ -18,7 +18,8 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from models import native
-from models.layers import AdaLIN, LIN, Conv2d, InstanceNorm2d, ReflectionPad2d, RowNorm, UpsampleNearest2x
+from models.layers import (AdaLIN, LIN, Conv2d, InstanceNorm2d, NormReLUPad, ReflectionPad2d, RowNorm,
+                           UpsampleNearest2x, fuse_norm_relu_pad)
 from tests.helpers import ROOT
 
 # Skipped only where the kernels cannot exist (no compiler) or are switched off: a compile error must fail
@@ -332,6 +333,56 @@ def test_pad_and_upsample_match_torch(row, mode):
     np.testing.assert_allclose(_weighted_sum_grad(layer, x, g), t.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
+# NormReLUPad (instance norm -> ReLU -> reflection pad in one kernel) against PyTorch in float64:
+# (input shape, padding, input mean, input std)
+NRP_ROWS = [
+    ((2, 3, 8, 10), 1, 0.0, 1.0),
+    ((2, 2, 9, 9), 0, 0.5, 2.0),                   # no padding (IN -> ReLU -> 1x1 conv)
+    ((1, 4, 150, 140), 3, 0.0, 1.0),               # planes of two 16384-element chunks, padding 3
+    ((1, 3, 40, 40), 1, -300.0, 0.01),             # large mean, tiny spread
+    ((1, 2, 2, 5), 1, 0.0, 1.0),                   # padding as large as PyTorch allows on one side
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", NRP_ROWS, ids=[f"{'x'.join(map(str, r[0]))}-p{r[1]}-m{r[2]}" for r in NRP_ROWS])
+def test_norm_relu_pad_matches_torch_float64(row, mode):
+    ms.set_context(mode=MODES[mode])
+    shape, pad, mean, std = row
+    rng = np.random.default_rng(0)
+    x = (mean + std * rng.standard_normal(shape)).astype(np.float32)
+    layer = NormReLUPad(shape[1], padding=pad)
+    assert layer.native
+    t = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    ty = torch.nn.functional.instance_norm(t, eps=1e-5).relu()
+    if pad:
+        ty = torch.nn.functional.pad(ty, (pad,) * 4, mode="reflect")
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    (ty * torch.from_numpy(g.astype(np.float64))).sum().backward()
+    assert _rel(layer(ms.Tensor(x)).asnumpy(), ty.detach().numpy()) < 2e-5
+    assert _rel(_weighted_sum_grad(layer, x, g), t.grad.numpy()) < 2e-4
+
+
+def test_norm_relu_pad_equals_the_three_layers_it_replaces():
+    """Fused kernel against InstanceNorm2d, ReLU and ReflectionPad2d as separate Cells (native each), and
+    the fusion of a layer list: indices kept, only non-affine instance norms followed by ReLU fused."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 33, 31)).astype(np.float32)
+    g = rng.standard_normal((2, 5, 35, 33)).astype(np.float32)
+    fused = NormReLUPad(5, padding=1)
+    plain = nn.SequentialCell([InstanceNorm2d(5), nn.ReLU(), ReflectionPad2d(1)])
+    np.testing.assert_array_equal(fused(ms.Tensor(x)).asnumpy(), plain(ms.Tensor(x)).asnumpy())
+    np.testing.assert_allclose(_weighted_sum_grad(fused, x, g), _weighted_sum_grad(plain, x, g), rtol=0, atol=2e-6)
+    cells = fuse_norm_relu_pad([ReflectionPad2d(1), Conv2d(3, 4, 3), InstanceNorm2d(4), nn.ReLU(),
+                                ReflectionPad2d(1), Conv2d(4, 4, 3), InstanceNorm2d(4, affine=True), nn.ReLU(),
+                                InstanceNorm2d(4), nn.LeakyReLU(0.2), InstanceNorm2d(4), nn.ReLU()])
+    kinds = [type(c).__name__ for c in cells]
+    assert kinds == ["ReflectionPad2d", "Conv2d", "NormReLUPad", "Identity", "Identity", "Conv2d",
+                     "InstanceNorm2d", "ReLU", "InstanceNorm2d", "LeakyReLU", "NormReLUPad", "Identity"]
+    assert cells[2].padding == 1 and cells[10].padding == 0
+
+
 # Transposed convolution (models.cyclegan.ConvTranspose2d), native against PyTorch's ConvTranspose2d:
 # (in, out, kernel, stride, padding, output_padding, input (N, H, W), bias)
 CONVT_ROWS = [
@@ -425,9 +476,12 @@ def test_gemm_rule_small_channels_direct_large_gemm():
 def test_use_portable_switches_everything_off():
     net = nn.SequentialCell([Conv2d(3, 4, 3, padding=1), InstanceNorm2d(4)])
     ada = AdaLIN(4)
-    assert net[0].native and net[1].norm.native and ada.mix.layer.native and ada.native
+    nrp = NormReLUPad(4, padding=1)
+    assert net[0].native and net[1].norm.native and ada.mix.layer.native and ada.native and nrp.native
     native.use_portable(net)
     native.use_portable(ada)
+    native.use_portable(nrp)
+    assert not nrp.native and not nrp.norm.norm.native and not nrp.pad.native
     assert not net[0].native and not net[1].norm.native
     assert not ada.mix.instance.native and not ada.mix.layer.native and not ada.native
 

@@ -660,6 +660,26 @@ static void chunk_stats(const float* x, const float* dy, int64_t m, float x0, Ch
 // (x - x0), the centred sum of squares, and for the backward sum(dy) and sum(dy * (x - mean)).
 struct RowMoments { float x0; double dmean, m2, sdy, sdyxc; };
 
+// A row's moments from its chunks' statistics, combined exactly (Chan et al.) in double.
+static RowMoments combine_chunks(const ChunkStats* cs, int64_t nch, float x0, bool with_dy) {
+  double n = 0, mean = 0, m2 = 0;
+  for (int64_t k = 0; k < nch; ++k) {                          // Chan's pairwise combination
+    const ChunkStats& c = cs[k];
+    const double tot = n + c.n, d = c.mean - mean;
+    mean += d * c.n / tot;
+    m2 += c.m2 + d * d * n * c.n / tot;
+    n = tot;
+  }
+  double sdy = 0, sdyxc = 0;
+  if (with_dy)
+    for (int64_t k = 0; k < nch; ++k) {                        // sum dy (x - mean) = sum over chunks of
+      const ChunkStats& c = cs[k];                             // dy (x - chunk mean) + (chunk mean - mean) sum dy
+      sdy += c.sdy;
+      sdyxc += c.sdyxc + (c.mean - mean) * c.sdy;
+    }
+  return {x0, mean, m2, sdy, sdyxc};
+}
+
 static void row_moments(const float* x, const float* dy, int64_t R, int64_t M, std::vector<RowMoments>& out) {
   const int64_t nch = (M + kChunk - 1) / kChunk;
   std::vector<ChunkStats> cs((size_t)(R * nch));
@@ -669,24 +689,7 @@ static void row_moments(const float* x, const float* dy, int64_t R, int64_t M, s
     chunk_stats(x + r * M + lo, dy ? dy + r * M + lo : nullptr, m, x[r * M], cs[(size_t)t]);
   });
   out.resize((size_t)R);
-  for (int64_t r = 0; r < R; ++r) {
-    double n = 0, mean = 0, m2 = 0;
-    for (int64_t k = 0; k < nch; ++k) {                        // Chan's pairwise combination
-      const ChunkStats& c = cs[(size_t)(r * nch + k)];
-      const double tot = n + c.n, d = c.mean - mean;
-      mean += d * c.n / tot;
-      m2 += c.m2 + d * d * n * c.n / tot;
-      n = tot;
-    }
-    double sdy = 0, sdyxc = 0;
-    if (dy)
-      for (int64_t k = 0; k < nch; ++k) {                      // sum dy (x - mean) = sum over chunks of
-        const ChunkStats& c = cs[(size_t)(r * nch + k)];       // dy (x - chunk mean) + (chunk mean - mean) sum dy
-        sdy += c.sdy;
-        sdyxc += c.sdyxc + (c.mean - mean) * c.sdy;
-      }
-    out[(size_t)r] = {x[r * M], mean, m2, sdy, sdyxc};
-  }
+  for (int64_t r = 0; r < R; ++r) out[(size_t)r] = combine_chunks(&cs[(size_t)(r * nch)], nch, x[r * M], dy != nullptr);
 }
 
 // y[i] = a * ((x[i] - x0) - dm) + b over each row (plus p * dy[i] when dy is given), written in the same
@@ -969,6 +972,127 @@ extern "C" int PadUpGrad(int nparam, void** params, int* ndims, int64_t** shapes
         dr[ci[(size_t)(Wo - 1 - ow)]] += gr[Wo - 1 - ow];
       }
     }
+  });
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Instance norm, ReLU and reflection padding as one op: the pre-activation units of photo2cartoon's
+// ConvBlock and the IN -> ReLU -> ReflectionPad2d -> conv runs of the U-GAT-IT and CycleGAN residual blocks.
+// NormActPadFwd(x[N,C,H,W], cfg[f32: eps, unbiased, relu], pad[p + 1]) -> y[N,C,H+2p,W+2p] =
+//   reflection_pad(act((x - mean) * r), p), r and the variance as in RowNormFwd (instance rows), act = ReLU
+//   when cfg[2] != 0, else the identity. The same arithmetic as RowNormFwd, so the same values.
+// NormActPadBwd(x, y, dy, cfg, pad) -> dx: each element of dy added to the element of the plane it was
+//   copied from, where y > 0 (ReLU; y is the forward's output, and a padded element equals its source),
+//   then the instance-norm gradient. One plane at a time (<= 256 KB at 256 x 256): the folded gradient
+//   stays in L2 and never goes to memory.
+// Against the three ops (RowNorm, ReLU, PadUp) and their three gradients this saves two passes over the
+// activation forward, four backward, four op launches, and the unpadded activations kept for the backward.
+static bool norm_act_pad_geo(int* ndims, int64_t** shapes, int pad_arg, int64_t& N, int64_t& C, int64_t& H,
+                             int64_t& W, int64_t& P) {
+  if (ndims[0] != 4) return false;
+  N = shapes[0][0]; C = shapes[0][1]; H = shapes[0][2]; W = shapes[0][3];
+  P = shapes[pad_arg][0] - 1;
+  return P >= 0 && (P == 0 || (P < H && P < W)) && H * W > 0;
+}
+
+extern "C" int NormActPadFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                             void* stream, void* extra) {
+  if (nparam != 4) return 1;
+  const float* x = (const float*)params[0];
+  const float* cfg = (const float*)params[1];
+  float* y = (float*)params[3];
+  int64_t N, C, H, W, P;
+  if (!norm_act_pad_geo(ndims, shapes, 2, N, C, H, W, P)) return 1;
+  const int64_t R = N * C, M = H * W, Ho = H + 2 * P, Wo = W + 2 * P;
+  const bool relu = cfg[2] != 0.f;
+  std::vector<RowMoments> mo;
+  row_moments(x, nullptr, R, M, mo);
+  const double d = cfg[1] != 0.f ? (double)M - 1 : (double)M;
+  std::vector<int64_t> ri, ci;
+  source_index(Ho, H, P, 1, ri);
+  source_index(Wo, W, P, 1, ci);
+  parallel_for(R, [&](int64_t r) {
+    const float x0 = mo[(size_t)r].x0, dm = (float)mo[(size_t)r].dmean;
+    const float a = (float)(1.0 / std::sqrt(mo[(size_t)r].m2 / d + (double)cfg[0]));
+    const float* xs = x + r * M;
+    float* ys = y + r * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const float* xr = xs + ri[(size_t)oh] * W;
+      float* yr = ys + oh * Wo;
+      float* yi = yr + P;
+      if (relu) {
+        for (int64_t j = 0; j < W; ++j) { const float v = a * ((xr[j] - x0) - dm); yi[j] = v > 0.f ? v : 0.f; }
+      } else {
+        for (int64_t j = 0; j < W; ++j) yi[j] = a * ((xr[j] - x0) - dm);
+      }
+      for (int64_t ow = 0; ow < P; ++ow) {
+        yr[ow] = yi[ci[(size_t)ow]];
+        yr[Wo - 1 - ow] = yi[ci[(size_t)(Wo - 1 - ow)]];
+      }
+    }
+  });
+  return 0;
+}
+
+extern "C" int NormActPadBwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                             void* stream, void* extra) {
+  if (nparam != 6) return 1;
+  const float* x = (const float*)params[0];
+  const float* y = (const float*)params[1];
+  const float* dy = (const float*)params[2];
+  const float* cfg = (const float*)params[3];
+  float* dx = (float*)params[5];
+  int64_t N, C, H, W, P;
+  if (!norm_act_pad_geo(ndims, shapes, 4, N, C, H, W, P)) return 1;
+  const int64_t R = N * C, M = H * W, Ho = H + 2 * P, Wo = W + 2 * P;
+  if (shapes[1][2] != Ho || shapes[1][3] != Wo || shapes[2][2] != Ho || shapes[2][3] != Wo) return 1;
+  const bool relu = cfg[2] != 0.f;
+  const double n = (double)M, d = cfg[1] != 0.f ? n - 1 : n, eps = (double)cfg[0];
+  const int64_t nch = (M + kChunk - 1) / kChunk;
+  std::vector<int64_t> ri, ci;
+  source_index(Ho, H, P, 1, ri);
+  source_index(Wo, W, P, 1, ci);
+  parallel_for(R, [&](int64_t r) {
+    thread_local std::vector<float> gbuf;
+    thread_local std::vector<ChunkStats> cs;
+    gbuf.assign((size_t)M, 0.f);
+    cs.assign((size_t)nch, ChunkStats());
+    float* g = gbuf.data();
+    const float* ys = y + r * Ho * Wo;
+    const float* gs = dy + r * Ho * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {               // fold (and mask) the padded gradient
+      const float* yr = ys + oh * Wo;
+      const float* gr = gs + oh * Wo;
+      float* dr = g + ri[(size_t)oh] * W;
+      const float* yi = yr + P;
+      const float* gi = gr + P;
+      if (relu) {
+        for (int64_t j = 0; j < W; ++j) dr[j] += yi[j] > 0.f ? gi[j] : 0.f;
+        for (int64_t ow = 0; ow < P; ++ow) {
+          if (yr[ow] > 0.f) dr[ci[(size_t)ow]] += gr[ow];
+          if (yr[Wo - 1 - ow] > 0.f) dr[ci[(size_t)(Wo - 1 - ow)]] += gr[Wo - 1 - ow];
+        }
+      } else {
+        for (int64_t j = 0; j < W; ++j) dr[j] += gi[j];
+        for (int64_t ow = 0; ow < P; ++ow) {
+          dr[ci[(size_t)ow]] += gr[ow];
+          dr[ci[(size_t)(Wo - 1 - ow)]] += gr[Wo - 1 - ow];
+        }
+      }
+    }
+    const float* xs = x + r * M;
+    for (int64_t k = 0; k < nch; ++k) {
+      const int64_t lo = k * kChunk;
+      chunk_stats(xs + lo, g + lo, std::min<int64_t>(kChunk, M - lo), xs[0], cs[(size_t)k]);
+    }
+    const RowMoments m = combine_chunks(cs.data(), nch, xs[0], true);
+    // dx = r * (g - mean(g) - xh * sum(g * xh) / d), xh = (x - mean) * r, as in RowNormBwd
+    const double rstd = 1.0 / std::sqrt(m.m2 / d + eps);
+    const float pr = (float)rstd, qr = (float)(-rstd * rstd * rstd * m.sdyxc / d), cr = (float)(-rstd * m.sdy / n);
+    const float x0 = m.x0, dm = (float)m.dmean;
+    float* ds = dx + r * M;
+    for (int64_t i = 0; i < M; ++i) ds[i] = pr * g[i] + qr * ((xs[i] - x0) - dm) + cr;
   });
   return 0;
 }
