@@ -350,6 +350,24 @@ class UpsampleNearest2x(nn.Cell):
         return y.reshape(b, c, h * 2, w * 2)
 
 
+class AvgPool2x2(nn.Cell):
+    """`nn.AvgPool2d(2, 2)` (PyTorch's: no padding, an odd last row or column dropped): on CPU a native
+    kernel per direction, elsewhere MindSpore's AvgPool2d."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+        from . import native
+        self.native = native.enabled()
+        if self.native:
+            self.native_op = native.avg_pool2_op()
+
+    def construct(self, x):
+        if self.native:
+            return self.native_op(x)
+        return self.pool(x)
+
+
 def _l2_normalize(x, eps):
     # torch.nn.functional.normalize(x, dim=0, eps): x / max(||x||, eps)
     norm = ops.sqrt((x * x).sum())

@@ -322,6 +322,27 @@ def pad_up_op(pad, up):
     return _ops["padup"], _shape_arg(pad + 1), _shape_arg(up)
 
 
+def _pool2_shape(xs):
+    return (xs[0], xs[1], xs[2] // 2, xs[3] // 2)
+
+
+def _bprop_pool2(x, out, dout):
+    return (_ops["pool2_grad"](dout, x),)
+
+
+def _bprop_pool2_grad(dy, x, out, dout):
+    return _ops["pool2"](dout), ops.zeros_like(x)
+
+
+def avg_pool2_op():
+    """The op y = avg_pool(x, kernel 2, stride 2) (PyTorch's AvgPool2d(2, 2): an odd last row or column is
+    dropped); call it as op(x). Its gradient (dy / 4 to each source) has a gradient too (the pool of it)."""
+    if "pool2" not in _ops:
+        _ops["pool2"] = _custom("AvgPool2", _pool2_shape, _bprop_pool2)
+        _ops["pool2_grad"] = _custom("AvgPool2Grad", lambda dys, xs: xs, _bprop_pool2_grad)
+    return _ops["pool2"]
+
+
 def _norm_act_pad_shape(xs, cs, ps):
     pad = ps[0] - 1
     return (xs[0], xs[1], xs[2] + 2 * pad, xs[3] + 2 * pad)

@@ -6,8 +6,8 @@ bottom of this file states the few renames that remain (none, by construction) a
 """
 from mindspore import nn, ops
 
-from .layers import (AdaLIN, InstanceNorm2d, LIN, ReflectionPad2d, SNConv2d, SNDense, SoftAdaLIN,
-                     UpsampleNearest2x, cam_attention, conv2d, dense, fused_sequential)
+from .layers import (AdaLIN, AvgPool2x2, InstanceNorm2d, LIN, ReflectionPad2d, SNConv2d, SNDense,
+                     SoftAdaLIN, UpsampleNearest2x, cam_attention, conv2d, dense, fused_sequential)
 from .registry import register_model
 
 # ---------------------------------------------------------------------------------------------- blocks
@@ -112,7 +112,7 @@ class HourGlassBlock(nn.Cell):
         self.ConvBlock7 = ConvBlock(dim_out, dim_out)
         self.ConvBlock8 = ConvBlock(dim_out, dim_out)
         self.ConvBlock9 = ConvBlock(dim_out, dim_out)
-        self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+        self.pool = AvgPool2x2()
         self.up = UpsampleNearest2x()
 
     def construct(self, x):

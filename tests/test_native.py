@@ -18,8 +18,8 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from models import native
-from models.layers import (AdaLIN, LIN, Conv2d, InstanceNorm2d, NormReLUPad, ReflectionPad2d, RowNorm,
-                           UpsampleNearest2x, fuse_norm_relu_pad)
+from models.layers import (AdaLIN, LIN, AvgPool2x2, Conv2d, InstanceNorm2d, NormReLUPad, ReflectionPad2d,
+                           RowNorm, UpsampleNearest2x, fuse_norm_relu_pad)
 from tests.helpers import ROOT
 
 # Skipped only where the kernels cannot exist (no compiler) or are switched off: a compile error must fail
@@ -43,6 +43,8 @@ CONV_ROWS = [
     (40, 16, 3, 1, (1, 8, 70), False),   # more input channels than one block; rows past 64 pixels
     (8, 5, 3, 1, (2, 96, 90), True),     # partial weight gradients: 5 row blocks (direct), 2 pixel blocks (GEMM)
     (64, 6, 4, 2, (2, 9, 11), True),     # GEMM: weight gradient blocked by unrolled rows, several blocks
+    (12, 10, 3, 1, (2, 10, 64), False),  # output rows of whole vectors: written in place (8 + 2 channels,
+    (4, 8, 3, 0, (1, 6, 34), False),     # two input-channel blocks), weight gradient without the dy copy
     # GEMM only (strides above 1, kernels without a direct kernel); a 7th entry is the stride
     (3, 8, 4, 1, (2, 16, 18), True, 2),    # PatchGAN / U-GAT-IT discriminator layer
     (16, 12, 3, 1, (1, 17, 15), False, 2),  # CycleGAN downsampling, odd sizes; input gradient in 4 blocks
@@ -308,17 +310,19 @@ def test_lin_mix_equals_the_portable_formulation():
         assert _rel(a, b) < 1e-4
 
 
-# (layer factory, input shape, PyTorch reference)
+# (layer factory, input shape, PyTorch reference); copies are compared bitwise, the pool (a sum) to 1e-6
 PAD_ROWS = [
     ("pad1", lambda: ReflectionPad2d(1), (2, 3, 8, 9), torch.nn.ReflectionPad2d(1)),
     ("pad3", lambda: ReflectionPad2d(3), (1, 2, 4, 6), torch.nn.ReflectionPad2d(3)),
     ("up2", UpsampleNearest2x, (2, 3, 5, 7), torch.nn.Upsample(scale_factor=2, mode="nearest")),
+    ("pool2", AvgPool2x2, (2, 3, 8, 10), torch.nn.AvgPool2d(2, 2)),
+    ("pool2-odd", AvgPool2x2, (1, 2, 7, 9), torch.nn.AvgPool2d(2, 2)),   # last row and column dropped
 ]
 
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("row", PAD_ROWS, ids=[r[0] for r in PAD_ROWS])
-def test_pad_and_upsample_match_torch(row, mode):
+def test_pad_upsample_and_pool_match_torch(row, mode):
     ms.set_context(mode=MODES[mode])
     _, make, shape, ref = row
     layer = make()
@@ -329,7 +333,10 @@ def test_pad_and_upsample_match_torch(row, mode):
     ty = ref(t)
     g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
     (ty * torch.from_numpy(g)).sum().backward()
-    np.testing.assert_array_equal(layer(ms.Tensor(x)).asnumpy(), ty.detach().numpy())
+    if row[0].startswith("pool"):
+        np.testing.assert_allclose(layer(ms.Tensor(x)).asnumpy(), ty.detach().numpy(), rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(layer(ms.Tensor(x)).asnumpy(), ty.detach().numpy())
     np.testing.assert_allclose(_weighted_sum_grad(layer, x, g), t.grad.numpy(), rtol=1e-6, atol=1e-6)
 
 
@@ -477,10 +484,12 @@ def test_use_portable_switches_everything_off():
     net = nn.SequentialCell([Conv2d(3, 4, 3, padding=1), InstanceNorm2d(4)])
     ada = AdaLIN(4)
     nrp = NormReLUPad(4, padding=1)
+    pool = AvgPool2x2()
     assert net[0].native and net[1].norm.native and ada.mix.layer.native and ada.native and nrp.native
-    native.use_portable(net)
-    native.use_portable(ada)
-    native.use_portable(nrp)
+    assert pool.native
+    for cell in (net, ada, nrp, pool):
+        native.use_portable(cell)
+    assert not pool.native
     assert not nrp.native and not nrp.norm.norm.native and not nrp.pad.native
     assert not net[0].native and not net[1].norm.native
     assert not ada.mix.instance.native and not ada.mix.layer.native and not ada.native
