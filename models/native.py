@@ -89,17 +89,33 @@ def library():
                 _state["why"] = f"compiling {os.path.basename(_SRC)} failed: {r.stderr.strip()[:300]}"
                 return None
             os.replace(tmp, so)   # atomic: a concurrent process sees the old state or a whole library
-            for old in os.listdir(out_dir):   # builds of older sources (a loaded library stays mapped)
-                if old.startswith("conv2d_cpu-") and old.endswith(".so") and old != os.path.basename(so):
-                    try:
-                        os.unlink(os.path.join(out_dir, old))
-                    except OSError:
-                        pass
+            remove_stale_builds(out_dir, os.path.basename(so))
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     _state["lib"] = so
     return so
+
+
+def remove_stale_builds(out_dir, keep, max_age_s=86400.0, now=None):
+    """Delete builds of other sources from `out_dir`, except `keep` and any built less than `max_age_s` ago:
+    a process started before the source changed may still load its build by path (MindSpore opens the
+    library when an op kind is first launched, not when the process starts), so a fresh old build stays
+    until a day has passed. Returns the names removed."""
+    import time
+    now = time.time() if now is None else now
+    removed = []
+    for name in os.listdir(out_dir):
+        if not (name.startswith("conv2d_cpu-") and name.endswith(".so")) or name == keep:
+            continue
+        path = os.path.join(out_dir, name)
+        try:
+            if now - os.path.getmtime(path) >= max_age_s:
+                os.unlink(path)
+                removed.append(name)
+        except OSError:
+            pass
+    return removed
 
 
 _SGEMM_NAMES = ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "cblas_sgemm")

@@ -526,3 +526,17 @@ def test_unusable_blas_leaves_large_fan_in_to_mindspore(tmp_path):
                              env={**os.environ, "FACEGAN_BLAS_LIB": bad})
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stdout.strip().splitlines()[-1] == "False True False False"
+
+
+def test_stale_builds_are_removed_only_when_old(tmp_path):
+    """A build of another source is deleted once it is a day old; a fresh one stays (a process started before
+    the source changed may still open it by path), and so do the current build and unrelated files."""
+    now = 1_000_000.0
+    files = {"conv2d_cpu-current.so": now - 10 * 86400, "conv2d_cpu-old.so": now - 2 * 86400,
+             "conv2d_cpu-fresh.so": now - 60, "other.so": now - 10 * 86400}
+    for name, mtime in files.items():
+        (tmp_path / name).write_bytes(b"")
+        os.utime(tmp_path / name, (mtime, mtime))
+    assert native.remove_stale_builds(str(tmp_path), "conv2d_cpu-current.so", now=now) == ["conv2d_cpu-old.so"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conv2d_cpu-current.so", "conv2d_cpu-fresh.so",
+                                                          "other.so"]
