@@ -14,7 +14,8 @@ import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
 
 __all__ = [
-    "InstanceNorm2d", "NormReLUPad", "fuse_norm_relu_pad", "fused_sequential", "RowNorm", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
+    "InstanceNorm2d", "NormReLUPad", "fuse_norm_relu_pad", "fused_sequential", "AvgPool2x2", "RowNorm", "LIN",
+    "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
     "SNConv2d", "SNDense", "cam_attention", "Conv2d", "conv2d", "dense",
 ]
 

@@ -619,7 +619,7 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
   const int64_t Wp = (OWc + K + 15) / 16 * 16;
   // dy rows padded to whole vectors with zeros, so the tail of a row contributes nothing (a copy only when
   // the rows are not whole vectors already).
-  FloatBuf dyp(OW == OWc ? 1 : (size_t)(N * O * OH * OWc));
+  FloatBuf dyp(OW == OWc ? 0 : (size_t)(N * O * OH * OWc));
   const float* dyv = dy;
   if (OW != OWc) {
     parallel_for(N * O, [&](int64_t r0) {
@@ -943,6 +943,22 @@ static void source_index(int64_t n_out, int64_t n_in, int64_t p, int64_t u, std:
   for (int64_t i = 0; i < n_out; ++i) idx[(size_t)i] = reflect(i - p, n_in * u) / u;
 }
 
+// The P reflected elements at each end of a padded row of Wo: copied from `src` (forward), or their
+// gradients added back into it (backward); ci from source_index.
+static inline void fill_edges(float* row, const float* src, const std::vector<int64_t>& ci, int64_t P, int64_t Wo) {
+  for (int64_t ow = 0; ow < P; ++ow) {
+    row[ow] = src[ci[(size_t)ow]];
+    row[Wo - 1 - ow] = src[ci[(size_t)(Wo - 1 - ow)]];
+  }
+}
+
+static inline void fold_edges(float* dst, const float* grow, const std::vector<int64_t>& ci, int64_t P, int64_t Wo) {
+  for (int64_t ow = 0; ow < P; ++ow) {
+    dst[ci[(size_t)ow]] += grow[ow];
+    dst[ci[(size_t)(Wo - 1 - ow)]] += grow[Wo - 1 - ow];
+  }
+}
+
 extern "C" int PadUp(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes, void* stream,
                      void* extra) {
   if (nparam != 4) return 1;
@@ -966,10 +982,7 @@ extern "C" int PadUp(int nparam, void** params, int* ndims, int64_t** shapes, co
       } else {
         for (int64_t j = 0; j < W; ++j) yr[P + 2 * j] = yr[P + 2 * j + 1] = xr[j];
       }
-      for (int64_t ow = 0; ow < P; ++ow) {
-        yr[ow] = xr[ci[(size_t)ow]];
-        yr[Wo - 1 - ow] = xr[ci[(size_t)(Wo - 1 - ow)]];
-      }
+      fill_edges(yr, xr, ci, P, Wo);
     }
   });
   return 0;
@@ -999,10 +1012,7 @@ extern "C" int PadUpGrad(int nparam, void** params, int* ndims, int64_t** shapes
       } else {
         for (int64_t j = 0; j < W; ++j) dr[j] += gr[P + 2 * j] + gr[P + 2 * j + 1];
       }
-      for (int64_t ow = 0; ow < P; ++ow) {
-        dr[ci[(size_t)ow]] += gr[ow];
-        dr[ci[(size_t)(Wo - 1 - ow)]] += gr[Wo - 1 - ow];
-      }
+      fold_edges(dr, gr, ci, P, Wo);
     }
   });
   return 0;
@@ -1109,10 +1119,7 @@ extern "C" int NormActPadFwd(int nparam, void** params, int* ndims, int64_t** sh
       } else {
         for (int64_t j = 0; j < W; ++j) yi[j] = a * ((xr[j] - x0) - dm);
       }
-      for (int64_t ow = 0; ow < P; ++ow) {
-        yr[ow] = yi[ci[(size_t)ow]];
-        yr[Wo - 1 - ow] = yi[ci[(size_t)(Wo - 1 - ow)]];
-      }
+      fill_edges(yr, yi, ci, P, Wo);
     }
   });
   return 0;
@@ -1158,10 +1165,7 @@ extern "C" int NormActPadBwd(int nparam, void** params, int* ndims, int64_t** sh
         }
       } else {
         for (int64_t j = 0; j < W; ++j) dr[j] += gi[j];
-        for (int64_t ow = 0; ow < P; ++ow) {
-          dr[ci[(size_t)ow]] += gr[ow];
-          dr[ci[(size_t)(Wo - 1 - ow)]] += gr[Wo - 1 - ow];
-        }
+        fold_edges(dr, gr, ci, P, Wo);
       }
     }
     const float* xs = x + r * M;
