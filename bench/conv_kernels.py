@@ -122,7 +122,7 @@ def main():
         tt = timed(t_run, a.repeat)
         times = [timed(r, a.repeat) for r in runners]
         gflop = 2 * cin * cout * k * k * os_ * os_ / 1e9 * (3 if a.backward else 1)
-        picks_gemm = gemm and native.picks_gemm(cin, cout, k)
+        picks_gemm = gemm and native.picks_gemm(cin, cout, k, out_pixels=os_ * os_)
         cells = [f"{t * 1e3:.1f} ({t / tt:.2f})" for t in times] + ([] if gemm else ["-"])
         cells[1 + picks_gemm] += " *"
         rates = " / ".join(f"{gflop / t:.0f}" for t in [tt] + times)

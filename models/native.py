@@ -155,18 +155,19 @@ def gemm_enabled():
     return os.environ.get("FACEGAN_NATIVE_GEMM", "") != "0" and blas_library() is not None
 
 
-def picks_gemm(in_ch, out_ch, k, stride=1, weight_grad=False):
+def picks_gemm(in_ch, out_ch, k, stride=1, weight_grad=False, out_pixels=64 * 64):
     """Whether the kernels take the SGEMM path for this convolution's forward (or, with weight_grad, its
-    weight gradient): always for strides above 1, else by the rule in the C++ source (`use_gemm`: fan-in,
-    output count, kernel size; FACEGAN_NATIVE_GEMM=0 / 1 forces it). False when there is no BLAS."""
+    weight gradient), given its output pixels per sample: always for strides above 1, else by the rule in
+    the C++ source (`use_gemm`: fan-in, output count, kernel size, pixels; FACEGAN_NATIVE_GEMM=0 / 1 forces
+    it). False when there is no BLAS."""
     import ctypes
     if blas_library() is None:
         return False
     if stride > 1:
         return True
     lib = ctypes.CDLL(library())
-    lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 4
-    return bool(lib.ConvUsesGemm(in_ch * k * k, out_ch, k, int(weight_grad)))
+    lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 5
+    return bool(lib.ConvUsesGemm(in_ch * k * k, out_ch, k, out_pixels, int(weight_grad)))
 
 
 def enabled():

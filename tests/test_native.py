@@ -43,8 +43,8 @@ CONV_ROWS = [
     (40, 16, 3, 1, (1, 8, 70), False),   # more input channels than one block; rows past 64 pixels
     (8, 5, 3, 1, (2, 96, 90), True),     # partial weight gradients: 5 row blocks (direct), 2 pixel blocks (GEMM)
     (64, 6, 4, 2, (2, 9, 11), True),     # GEMM: weight gradient blocked by unrolled rows, several blocks
-    (12, 10, 3, 1, (2, 10, 64), False),  # output rows of whole vectors: written in place (8 + 2 channels,
-    (4, 8, 3, 0, (1, 6, 34), False),     # two input-channel blocks), weight gradient without the dy copy
+    (12, 10, 3, 1, (2, 10, 64), False),  # rows of whole vectors: weight gradient without the dy copy;
+    (4, 8, 3, 0, (1, 6, 34), False),     # forward: 8 + 2 outputs, one 8-output block
     # GEMM only (strides above 1, kernels without a direct kernel); a 7th entry is the stride
     (3, 8, 4, 1, (2, 16, 18), True, 2),    # PatchGAN / U-GAT-IT discriminator layer
     (16, 12, 3, 1, (1, 17, 15), False, 2),  # CycleGAN downsampling, odd sizes; input gradient in 4 blocks
@@ -471,13 +471,14 @@ def test_which_convs_go_native(monkeypatch):
 
 
 @pytest.mark.skipif(not native.gemm_enabled(), reason="no BLAS for the GEMM path")
-def test_gemm_rule_small_channels_direct_large_gemm():
-    assert native.picks_gemm(256, 256, 3) and native.picks_gemm(256, 512, 4) and native.picks_gemm(3, 64, 4, 2)
-    assert native.picks_gemm(8, 8, 5)                                 # no direct kernel for 5x5
-    assert not native.picks_gemm(16, 8, 3) and not native.picks_gemm(512, 1, 4)
+def test_gemm_rule():
+    assert native.picks_gemm(3, 64, 4, 2) and native.picks_gemm(8, 8, 5)   # strides, no direct 5x5 kernel
+    # stride-1 forward: the direct kernel at any fan-in, except large ones over few pixels
+    assert not native.picks_gemm(256, 256, 3) and not native.picks_gemm(16, 8, 3)
+    assert not native.picks_gemm(256, 512, 4, out_pixels=31 * 31) and not native.picks_gemm(512, 1, 4)
+    assert native.picks_gemm(1024, 2048, 4, out_pixels=7 * 7) and not native.picks_gemm(1024, 16, 4, out_pixels=49)
     assert native.picks_gemm(32, 32, 1) and not native.picks_gemm(32, 3, 1)   # 1x1: by output count
     assert not native.picks_gemm(64, 32, 3, weight_grad=True) and native.picks_gemm(128, 16, 3, weight_grad=True)
-    assert not native.picks_gemm(128, 16, 3)                          # forward: from 32 outputs
 
 
 def test_use_portable_switches_everything_off():

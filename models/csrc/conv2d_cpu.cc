@@ -16,13 +16,14 @@
 // sees shapes only); their values are not read.
 //
 // Two implementations behind each entry point, chosen per call (use_gemm):
-// - direct: GCC vector extensions, 8 output channels x 32 pixels of accumulators; best at the small
-//   channel counts of the photo2cartoon generator;
+// - direct: GCC vector extensions; the forward blocked like a GEMM over the padded input read in place
+//   (8 outputs x 48 pixels of accumulators), the weight gradient 4 outputs x K taps over 16 pixels;
 // - im2col + SGEMM: a block of pixels unrolled into a (C*K*K, pixels) matrix, multiplied by the weights
 //   with the OpenBLAS that NumPy's wheel carries (models/native.py passes its path in FACEGAN_BLAS_LIB;
-//   it is loaded with dlopen, each call single-threaded inside our own pool). Best at large fan-in (the
-//   CycleGAN residual blocks, PatchGAN), and the only path for strides above 1 and for kernel sizes the
-//   direct kernel lacks. FACEGAN_NATIVE_GEMM=0 / 1 forces the direct / GEMM path where both exist.
+//   it is loaded with dlopen, each call single-threaded inside our own pool). Best for weight gradients
+//   at large fan-in, 1x1 convolutions and large fan-in over few pixels, and the only path for strides
+//   above 1 and for kernel sizes the direct kernel lacks (use_gemm). FACEGAN_NATIVE_GEMM=0 / 1 forces the
+//   direct / GEMM path where both exist.
 //
 // Everything is built with -march=native by models/native.py (so AVX-512 where the CPU has it) and runs
 // on a small thread pool of their own whose idle workers sleep: OpenMP's workers spin
@@ -144,14 +145,15 @@ struct FloatBuf {
   float& operator[](size_t i) { return p[i]; }
 };
 
-// x (N,C,H,W) -> zero-padded copy (N,C,H+2p,Wp) with Wp >= W+2p+slack, rows 64-byte multiples, and 64
-// zeros after the last plane. Each plane's borders are zeroed by the thread that copies its rows.
-static FloatBuf pad_input(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t Wp) {
+// x (N,C,H,W) -> zero-padded copy (N,C,H+2p,Wp), Wp >= W+2p, with `tail` zeros after the last plane.
+// Each plane's borders are zeroed by the thread that copies its rows.
+static FloatBuf pad_input(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t Wp,
+                          int64_t tail = 64) {
   const int64_t Hp = H + 2 * P;
-  const size_t total = (size_t)(N * C * Hp * Wp + 64);
+  const size_t total = (size_t)(N * C * Hp * Wp + tail);
   FloatBuf xp(total);
   float* d = xp.data();
-  std::fill(d + total - 64, d + total, 0.f);
+  std::fill(d + total - tail, d + total, 0.f);
   parallel_for(N * C, [&](int64_t nc) {
     float* pl = d + nc * Hp * Wp;
     std::fill(pl, pl + P * Wp, 0.f);
@@ -210,31 +212,37 @@ class Blas {
   Threads local_threads_ = nullptr;
 };
 
-// Which stride-1 convolutions go through SGEMM (bench/conv_kernels.py and per-op timings, docs/notes_session6.md):
-// forward (and the input gradient, which is a forward on dy) at fan-in C*K*K >= 1024 with >= 32 outputs;
-// the weight gradient at fan-in >= 1024 with >= 16 outputs (session 7, after the direct weight gradient
-// was blocked by rows: 64 -> 32 3x3 at 256 px 28.9 / 32.6 ms direct against 38.5 / 34.6 GEMM in two runs,
-// 128 -> 64 at 128 px 26.3 / 34.1 against 25.4 / 23.5); 1x1 convolutions with >= 16 outputs (32 -> 32 1x1
-// at 256 px: weight gradient 6.8 ms direct against 3.7 GEMM).
-static const int64_t kGemmMinFanIn = 1024, kGemmMinOut = 32, kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16;
+// Which stride-1 convolutions go through SGEMM (bench/conv_kernels.py and per-op timings, docs/notes_session6.md
+// and docs/notes_session10.md):
+// - forward (and the input gradient, which is a forward on dy): the blocked direct kernel, except with
+//   fewer than kGemmMaxPositions output pixels, fan-in C*K*K >= 1024 and >= 32 outputs (the deepest
+//   discriminator layers: 1024 -> 2048 4x4 at 7 x 7 output pixels 52-66 ms GEMM against 77-84 direct,
+//   whose wide positions and packed weights cost more than the arithmetic there);
+// - the weight gradient at fan-in >= 1024 with >= 16 outputs (session 7: 64 -> 32 3x3 at 256 px 28.9 /
+//   32.6 ms direct against 38.5 / 34.6 GEMM in two runs, 128 -> 64 at 128 px 26.3 / 34.1 against 25.4 / 23.5);
+// - 1x1 convolutions with >= 16 outputs (32 -> 32 1x1 at 256 px: weight gradient 6.8 ms direct against 3.7
+//   GEMM; 64 -> 256 1x1 at 64 px forward 2.5 against 1.7).
+static const int64_t kGemmMaxPositions = 128, kGemmMinFanIn = 1024, kGemmMinOut = 32;
+static const int64_t kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16;
 enum ConvPart { kForward = 0, kWeightGrad = 1 };
 
 static bool direct_kernel(int64_t K) { return K == 1 || K == 3 || K == 4 || K == 7; }
 
-// The path of a stride-1 convolution (larger strides always take GEMM).
-static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, ConvPart part = kForward) {
+// The path of a stride-1 convolution with OHW output pixels per sample (larger strides always take GEMM).
+static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, ConvPart part) {
   if (!Blas::get().ok()) return false;
   if (!direct_kernel(K)) return true;
   const char* e = std::getenv("FACEGAN_NATIVE_GEMM");
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
   if (K == 1) return O >= 16;
   if (part == kWeightGrad) return fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
-  return fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
+  return OHW < kGemmMaxPositions && fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
 }
 
-// For models/native.picks_gemm (ctypes): the path a convolution (part 0: forward, 1: weight gradient) takes.
-extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O, int64_t K, int64_t part) {
-  return use_gemm(fan_in, O, K, part == 1 ? kWeightGrad : kForward) ? 1 : 0;
+// For models/native.picks_gemm (ctypes): the path a convolution (part 0: forward, 1: weight gradient) with
+// OHW output pixels takes.
+extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, int64_t part) {
+  return use_gemm(fan_in, O, K, OHW, part == 1 ? kWeightGrad : kForward) ? 1 : 0;
 }
 
 // An im2col block holds about kBlockFloats values (2 MB; 1-4 MB measured alike).
@@ -389,69 +397,133 @@ static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, const Ge
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Direct forward (stride 1, K x K), blocked like a GEMM. The output is computed at "wide" positions
+// q = oh * Wp + ow over the padded row width Wp = W + 2P (the K - 1 columns ow >= OW are computed and
+// dropped), so that for every unrolled row (c, kh, kw) the inputs of consecutive positions are consecutive
+// floats of the padded input, xp[c][kh * Wp + kw + q]: y[O, q] = w[O, C*K*K] x X[C*K*K, q] with X read in
+// place (no im2col copy, no BLAS packing). A micro tile keeps MR outputs x NR vectors of positions in
+// registers, each step one vector load per position vector and one broadcast weight per output. A task
+// is one sample's block of positions for all outputs, run in chunks of kChunkChannels input channels: the
+// chunk's input rows stay in L1 while every output block passes over them.
+// (Session 10, raw kernels, 6-10 alternating rounds: 256 -> 256 3x3 at 64 px 22-25 ms against 31-33 on the
+// im2col + SGEMM path, PyTorch's 26-27; 16 -> 8 at 256 px 1.8 against 2.3 for the previous direct kernel,
+// which kept 8 outputs x 32 pixels per task and re-read the whole input for every 8 outputs.)
+static const int64_t kChunkChannels = 16, kTilePositions = 384;
+
+template <int K, int MR, int NR>
+static inline void blocked_tile(const float* xq, int64_t plane, int64_t Wp, const float* wp, int64_t cc, float* acc,
+                                int64_t lda) {
+  v16 a[MR][NR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) a[i][j] = ld(acc + i * lda + 16 * j);
+  for (int64_t c = 0; c < cc; ++c, xq += plane)
+    for (int kh = 0; kh < K; ++kh) {
+      const float* r = xq + kh * Wp;
+#pragma GCC unroll 8
+      for (int kw = 0; kw < K; ++kw, wp += MR) {
+        v16 xv[NR];
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) xv[j] = ld(r + kw + 16 * j);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+          const v16 s = bc(wp[i]);
+#pragma GCC unroll 4
+          for (int j = 0; j < NR; ++j) a[i][j] += xv[j] * s;
+        }
+      }
+    }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NR; ++j) st(acc + i * lda + 16 * j, a[i][j]);
+}
+
+template <int K, int MR, int NR>
+static void conv_fwd_direct(const float* x, const float* w, const float* b, float* y, const Geo& g) {
+  const int64_t N = g.N, C = g.C, O = g.O, P = g.P, OH = g.OH, OW = g.OW;
+  const int64_t Hp = g.H + 2 * P, Wp = g.W + 2 * P, plane = Hp * Wp, KK = K * K;
+  const int64_t QV = 16 * NR;                                   // positions per micro tile
+  const int64_t Q = (OH * Wp + QV - 1) / QV * QV;               // wide positions per sample, whole tiles
+  // Positions per task: kTilePositions, fewer when that leaves under 4 tasks per thread.
+  const int64_t per_thread = (N * Q + 4 * Pool::get().threads() - 1) / (4 * Pool::get().threads());
+  const int64_t TQ = std::max(QV, std::min(kTilePositions, per_thread) / QV * QV);
+  const int64_t tiles = (Q + TQ - 1) / TQ, OB = (O + MR - 1) / MR;
+  FloatBuf wt((size_t)(OB * C * KK * MR));                      // [ob][c][kh][kw][MR], zero past O
+  parallel_for(OB, [&](int64_t ob) {
+    float* d = &wt[(size_t)(ob * C * KK * MR)];
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < KK; ++k)
+        for (int i = 0; i < MR; ++i) {
+          const int64_t o = ob * MR + i;
+          d[(c * KK + k) * MR + i] = o < O ? w[(o * C + c) * KK + k] : 0.f;
+        }
+  });
+  // Rows of exactly Wp floats; the zeros after the last plane cover the reads of the rounded-up last tile
+  // (at most QV - 1 + K - 1 floats past it).
+  FloatBuf xp = pad_input(x, N, C, g.H, g.W, P, Wp, QV + K);
+  parallel_for(N * tiles, [&](int64_t task) {
+    thread_local std::vector<float> acc;
+    const int64_t n = task / tiles, q0 = task % tiles * TQ, nq = std::min(TQ, Q - q0);
+    acc.resize((size_t)(OB * MR * TQ));
+    for (int64_t o = 0; o < OB * MR; ++o)
+      std::fill(&acc[(size_t)(o * TQ)], &acc[(size_t)(o * TQ + nq)], o < O ? b[o] : 0.f);
+    const float* xn = xp.data() + n * C * plane + q0;
+    for (int64_t c0 = 0; c0 < C; c0 += kChunkChannels) {
+      const int64_t cc = std::min(kChunkChannels, C - c0);
+      for (int64_t ob = 0; ob < OB; ++ob) {
+        const float* wp = &wt[(size_t)((ob * C + c0) * KK * MR)];
+        float* at = &acc[(size_t)(ob * MR * TQ)];
+        for (int64_t t = 0; t < nq; t += QV) blocked_tile<K, MR, NR>(xn + c0 * plane + t, plane, Wp, wp, cc, at + t, TQ);
+      }
+    }
+    // Wide positions -> output rows, the columns ow >= OW dropped.
+    const int64_t qe = std::min(q0 + nq, OH * Wp);
+    for (int64_t q = q0; q < qe;) {
+      const int64_t oh = q / Wp, ow = q % Wp, len = std::min(qe, oh * Wp + OW) - q;
+      if (len > 0)
+        for (int64_t o = 0; o < O; ++o)
+          memcpy(y + ((n * O + o) * OH + oh) * OW + ow, &acc[(size_t)(o * TQ + q - q0)], len * sizeof(float));
+      q = (oh + 1) * Wp;
+    }
+  });
+}
+
+// Micro tile with AVX-512 (32 vector registers): 8 outputs x 48 positions, or 4 x 64 for at most 4
+// outputs (the last layer of a generator: 64 -> 3 7x7 at 256 px 10.7 ms against 15.1 with 8 x 48).
+// Without it (16 registers of 8 floats; measured with -march=haswell on this machine): 4 x 32, 10-20 %
+// faster than 8 x 48 there.
+template <int K>
+static void conv_fwd_direct_k(const float* x, const float* w, const float* b, float* y, const Geo& g) {
+#if defined(__AVX512F__)
+  if (g.O <= 4)
+    conv_fwd_direct<K, 4, 4>(x, w, b, y, g);
+  else
+    conv_fwd_direct<K, 8, 3>(x, w, b, y, g);
+#else
+  conv_fwd_direct<K, 4, 2>(x, w, b, y, g);
+#endif
+}
+
 // y = conv(x, w) + b (b null: none). Stride 1: direct or GEMM by use_gemm; larger strides: GEMM only.
 static void conv_fwd(const float* x, const float* w, const float* b, float* y, const Geo& g) {
-  const int64_t N = g.N, C = g.C, H = g.H, W = g.W, O = g.O, K = g.K, P = g.P;
   std::vector<float> zeros;
   if (!b) {
-    zeros.assign((size_t)O, 0.f);
+    zeros.assign((size_t)g.O, 0.f);
     b = zeros.data();
   }
-  if (g.S > 1 || use_gemm(C * K * K, O, K)) {
+  if (g.S > 1 || use_gemm(g.C * g.K * g.K, g.O, g.K, g.OHW(), kForward)) {
     conv_fwd_gemm(x, w, b, y, g);
     return;
   }
-  const int64_t Hp = H + 2 * P;
-  const int64_t OH = Hp - K + 1, OW = W + 2 * P - K + 1;
-  const int64_t OWc = (OW + 31) / 32 * 32;                // output row in whole 32-pixel chunks
-  const int64_t Wp = (OWc + K + 15) / 16 * 16;            // padded row: every vector load stays inside
-  const int64_t OB = (O + 7) / 8;
-  // Input channels per pass over an output row: about 24 input rows in flight (hardware prefetch streams).
-  const int64_t CB = std::max<int64_t>(1, 24 / K);
-  std::vector<float> wt((size_t)OB * C * K * K * 8, 0.f);  // [ob][c][kh][kw][8 outputs]
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t k = 0; k < K * K; ++k) wt[(((o / 8) * C + c) * K * K + k) * 8 + o % 8] = w[(o * C + c) * K * K + k];
-  FloatBuf xp = pad_input(x, N, C, H, W, P, Wp);
-  // Task (n, ob, oh): one output row of 8 channels, accumulated over input-channel blocks.
-  parallel_for(N * OB * OH, [&](int64_t task) {
-    thread_local std::vector<float> acc;
-    acc.resize((size_t)8 * OWc);
-    const int64_t n = task / (OB * OH), ob = task / OH % OB, oh = task % OH;
-    const int64_t nout = std::min<int64_t>(8, O - ob * 8);
-    // Accumulate in the output rows themselves when they are whole 32-pixel chunks, else in `acc`.
-    float* rows[8];
-    for (int64_t o = 0; o < 8; ++o) {
-      rows[o] = OW == OWc && o < nout ? y + ((n * O + ob * 8 + o) * OH + oh) * OW : &acc[o * OWc];
-      std::fill(rows[o], rows[o] + OWc, o < nout ? b[ob * 8 + o] : 0.f);
-    }
-    const float* xn = &xp[(size_t)(n * C * Hp * Wp)];
-    for (int64_t c0 = 0; c0 < C; c0 += CB) {
-      const int64_t c1 = std::min<int64_t>(C, c0 + CB);
-      for (int64_t ow0 = 0; ow0 < OWc; ow0 += 32) {
-        v16 a0[8], a1[8];
-        for (int o = 0; o < 8; ++o) { a0[o] = ld(rows[o] + ow0); a1[o] = ld(rows[o] + ow0 + 16); }
-        const float* wb = &wt[(size_t)((ob * C + c0) * K * K * 8)];
-        for (int64_t c = c0; c < c1; ++c)
-          for (int64_t kh = 0; kh < K; ++kh) {
-            const float* row = xn + (c * Hp + oh + kh) * Wp + ow0;
-            for (int64_t kw = 0; kw < K; ++kw, wb += 8) {
-              const v16 v0 = ld(row + kw), v1 = ld(row + kw + 16);
-#pragma GCC unroll 8
-              for (int o = 0; o < 8; ++o) {
-                const v16 s = bc(wb[o]);
-                a0[o] += v0 * s;
-                a1[o] += v1 * s;
-              }
-            }
-          }
-        for (int o = 0; o < 8; ++o) { st(rows[o] + ow0, a0[o]); st(rows[o] + ow0 + 16, a1[o]); }
-      }
-    }
-    if (OW != OWc)
-      for (int64_t o = 0; o < nout; ++o)
-        memcpy(y + ((n * O + ob * 8 + o) * OH + oh) * OW, rows[o], OW * sizeof(float));
-  });
+  switch (g.K) {
+    case 1: conv_fwd_direct_k<1>(x, w, b, y, g); break;
+    case 3: conv_fwd_direct_k<3>(x, w, b, y, g); break;
+    case 4: conv_fwd_direct_k<4>(x, w, b, y, g); break;
+    case 7: conv_fwd_direct_k<7>(x, w, b, y, g); break;
+  }
 }
 
 // The padding P and stride S arrive as the lengths (P + 1, S) of two int32 arguments. A stride above 1
@@ -474,9 +546,11 @@ extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes
 
 // dx = the input gradient of conv(x, w) with geometry g, given dy. Stride 1: the forward kernel on dy
 // with the flipped, transposed weights and padding K-1-p (flipped here: MindSpore's ReverseV2 took 53 ms
-// on a 512x256x4x4 weight); larger strides: w^T x dy through SGEMM, scattered back by col2im.
+// on a 512x256x4x4 weight); larger strides, and where that forward would take SGEMM: w^T x dy through
+// SGEMM, scattered back by col2im (1024 -> 2048 4x4 at 10 x 10 px: the flipped copy of its 134 MB weight
+// alone took longer than the product).
 static void conv_dgrad(const float* dy, const float* w, float* dx, const Geo& g) {
-  if (g.S > 1) {
+  if (g.S > 1 || use_gemm(g.O * g.K * g.K, g.C, g.K, g.H * g.W, kForward)) {   // (w^T read in place)
     conv_dgrad_gemm(dy, w, dx, g);
     return;
   }
@@ -610,7 +684,7 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
               shapes[4][0]);
   if (!geo_ok(g) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
   const int64_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, C = g.C, H = g.H, W = g.W, P = g.P, K = g.K;
-  if (g.S > 1 || use_gemm(C * K * K, O, K, kWeightGrad)) {
+  if (g.S > 1 || use_gemm(C * K * K, O, K, OH * OW, kWeightGrad)) {
     conv_wgrad_gemm(dy, x, dw, g);
     return 0;
   }
