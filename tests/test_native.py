@@ -45,6 +45,12 @@ CONV_ROWS = [
     (64, 6, 4, 2, (2, 9, 11), True),     # GEMM: weight gradient blocked by unrolled rows, several blocks
     (12, 10, 3, 1, (2, 10, 64), False),  # rows of whole vectors: weight gradient without the dy copy;
     (4, 8, 3, 0, (1, 6, 34), False),     # forward: 8 + 2 outputs, one 8-output block
+    # weight gradient blocked over >= 2048 output pixels: 32 + 1 outputs (32-output tiles), 16-output
+    # tiles with the last block of (c, kh) rows padded, 7x7 and 4x4 taps
+    (20, 33, 3, 1, (1, 50, 64), True),
+    (7, 17, 3, 0, (2, 48, 50), False),
+    (3, 12, 7, 3, (1, 64, 40), True),
+    (5, 20, 4, 1, (1, 50, 50), False),
     # GEMM only (strides above 1, kernels without a direct kernel); a 7th entry is the stride
     (3, 8, 4, 1, (2, 16, 18), True, 2),    # PatchGAN / U-GAT-IT discriminator layer
     (16, 12, 3, 1, (1, 17, 15), False, 2),  # CycleGAN downsampling, odd sizes; input gradient in 4 blocks
@@ -478,7 +484,10 @@ def test_gemm_rule():
     assert not native.picks_gemm(256, 512, 4, out_pixels=31 * 31) and not native.picks_gemm(512, 1, 4)
     assert native.picks_gemm(1024, 2048, 4, out_pixels=7 * 7) and not native.picks_gemm(1024, 16, 4, out_pixels=49)
     assert native.picks_gemm(32, 32, 1) and not native.picks_gemm(32, 3, 1)   # 1x1: by output count
-    assert not native.picks_gemm(64, 32, 3, weight_grad=True) and native.picks_gemm(128, 16, 3, weight_grad=True)
+    # weight gradient: the direct kernel over many pixels, SGEMM at large fan-in over few
+    assert not native.picks_gemm(256, 256, 3, weight_grad=True) and not native.picks_gemm(64, 32, 3, weight_grad=True)
+    assert native.picks_gemm(128, 16, 3, weight_grad=True, out_pixels=32 * 32)
+    assert not native.picks_gemm(64, 32, 3, weight_grad=True, out_pixels=32 * 32)   # fan-in under 1024
 
 
 def test_use_portable_switches_everything_off():

@@ -218,12 +218,13 @@ class Blas {
 //   fewer than kGemmMaxPositions output pixels, fan-in C*K*K >= 1024 and >= 32 outputs (the deepest
 //   discriminator layers: 1024 -> 2048 4x4 at 7 x 7 output pixels 52-66 ms GEMM against 77-84 direct,
 //   whose wide positions and packed weights cost more than the arithmetic there);
-// - the weight gradient at fan-in >= 1024 with >= 16 outputs (session 7: 64 -> 32 3x3 at 256 px 28.9 /
-//   32.6 ms direct against 38.5 / 34.6 GEMM in two runs, 128 -> 64 at 128 px 26.3 / 34.1 against 25.4 / 23.5);
+// - the weight gradient: the blocked direct kernel with > 8 outputs over >= kBlockedWgradMinPositions
+//   output pixels (conv_wgrad_direct); else SGEMM at fan-in >= 1024 with >= 16 outputs (session 7: 64 ->
+//   32 3x3 at 256 px 28.9 / 32.6 ms 4-output direct kernel against 38.5 / 34.6 GEMM in two runs);
 // - 1x1 convolutions with >= 16 outputs (32 -> 32 1x1 at 256 px: weight gradient 6.8 ms direct against 3.7
 //   GEMM; 64 -> 256 1x1 at 64 px forward 2.5 against 1.7).
 static const int64_t kGemmMaxPositions = 128, kGemmMinFanIn = 1024, kGemmMinOut = 32;
-static const int64_t kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16;
+static const int64_t kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16, kBlockedWgradMinPositions = 2048;
 enum ConvPart { kForward = 0, kWeightGrad = 1 };
 
 static bool direct_kernel(int64_t K) { return K == 1 || K == 3 || K == 4 || K == 7; }
@@ -235,7 +236,8 @@ static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, ConvPart
   const char* e = std::getenv("FACEGAN_NATIVE_GEMM");
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
   if (K == 1) return O >= 16;
-  if (part == kWeightGrad) return fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
+  if (part == kWeightGrad)
+    return !(O > 8 && OHW >= kBlockedWgradMinPositions) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
   return OHW < kGemmMaxPositions && fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
 }
 
@@ -618,8 +620,116 @@ extern "C" int BiasGrad(int nparam, void** params, int* ndims, int64_t** shapes,
   return 0;
 }
 
-// dw[o,c,kh,kw] = sum over n, oh, ow of dy[n,o,oh,ow] * xpad[n,c,oh+kh,ow+kw].
-// Each task is (4 output channels, a block of output rows): its dy rows (<= 32 KB) stay in L1 while every
+// ---------------------------------------------------------------------------------------------------
+// Weight gradient blocked like a GEMM over the forward's wide positions (stride 1, more than 8 outputs,
+// at least kBlockedWgradMinPositions output pixels per sample):
+// dw^T[r, o] = sum over q of X[r, q] dy^T[q, o], r = (c, kh, kw), X[r, q] = xp[c][kh * Wp + kw + q] read in
+// place, dy^T a transposed copy of one block of positions per task step (zero at the dropped columns
+// ow >= OW). A micro tile holds RT (c, kh) rows x K taps x NV vectors of 16 outputs: per position NV vector
+// loads of dy^T and RT * K broadcast inputs. Each thread adds into its own dw^T; those are summed and
+// transposed at the end. (Session 10, raw kernels, median ms against the previous path: 256 -> 256 3x3 at
+// 64 px 22-27 against 29-34 SGEMM, 128 -> 64 at 128 px 10.4 against 22.1 SGEMM, 64 -> 32 at 256 px 14-17
+// against 31-35 for the 4-output kernel below, 32 -> 16 4.3 against 8.1, 64 -> 32 7x7 89 against 183.
+// Over few pixels the per-thread dw^T passes cost more than they save: 256 -> 512 4x4 at 31 x 31 output
+// pixels 47 against 29 SGEMM, 256 -> 256 3x3 at 32 x 32 a tie; there the older kernels stay.)
+template <int K, int RT, int NV>
+static inline void wgrad_tile(const float* const* xr, const float* dyt, int64_t ldt, int64_t nq, float* dwt,
+                              int64_t ldw) {
+  v16 a[RT * K][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < RT * K; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) a[i][j] = bc(0.f);
+  for (int64_t q = 0; q < nq; ++q, dyt += ldt) {
+    v16 d[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) d[j] = ld(dyt + 16 * j);
+#pragma GCC unroll 8
+    for (int t = 0; t < RT; ++t)
+#pragma GCC unroll 8
+      for (int kw = 0; kw < K; ++kw) {
+        const v16 s = bc(xr[t][q + kw]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) a[t * K + kw][j] += s * d[j];
+      }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < RT * K; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) st(dwt + i * ldw + 16 * j, ld(dwt + i * ldw + 16 * j) + a[i][j]);
+}
+
+template <int K, int RT, int NV>
+static void conv_wgrad_direct(const float* dy, const float* x, float* dw, const Geo& g) {
+  const int64_t N = g.N, C = g.C, O = g.O, P = g.P, OH = g.OH, OW = g.OW;
+  const int64_t Hp = g.H + 2 * P, Wp = g.W + 2 * P, plane = Hp * Wp, KK = K * K;
+  const int64_t OV = 16 * NV, Op = (O + OV - 1) / OV * OV;            // outputs in whole tiles
+  const int64_t rows = C * K, RB = (rows + RT - 1) / RT;             // (c, kh) rows, in blocks of RT
+  const int64_t Rp = RB * RT * K;                                     // dw^T rows, the last block padded
+  const int64_t Q = OH * Wp;                                          // wide positions per sample
+  const int64_t QB = std::max<int64_t>(64, std::min<int64_t>(1024, (int64_t(1) << 16) / Op));
+  const int64_t qblocks = (Q + QB - 1) / QB, steps = N * qblocks;
+  const int64_t parts = std::min<int64_t>(steps, Pool::get().threads());
+  FloatBuf xp = pad_input(x, N, C, g.H, g.W, P, Wp, QB + K);
+  std::vector<float> dwt((size_t)(parts * Rp * Op), 0.f);
+  parallel_for(parts, [&](int64_t part) {
+    thread_local std::vector<float> dyt, zero;
+    dyt.resize((size_t)(QB * Op));
+    zero.assign((size_t)(QB + K), 0.f);
+    float* acc = &dwt[(size_t)(part * Rp * Op)];
+    for (int64_t step = part; step < steps; step += parts) {
+      const int64_t n = step / qblocks, q0 = step % qblocks * QB, nq = std::min(QB, Q - q0);
+      // dy^T for positions [q0, q0 + nq): row q - q0 holds dy[n, :, oh, ow] (zeros for ow >= OW, o >= O).
+      // In 16-output strips: each row of a strip is one cache line, gathered from 16 dy planes.
+      const float* dyn = dy + n * O * OH * OW;
+      for (int64_t o0 = 0; o0 < Op; o0 += 16) {
+        const int64_t no = std::max<int64_t>(0, std::min<int64_t>(16, O - o0));
+        for (int64_t q = q0; q < q0 + nq; ++q) {
+          float* d = &dyt[(size_t)((q - q0) * Op + o0)];
+          const int64_t oh = q / Wp, ow = q - oh * Wp;
+          int64_t i = 0;
+          if (ow < OW)
+            for (const float* src = dyn + o0 * OH * OW + oh * OW + ow; i < no; ++i) d[i] = src[i * OH * OW];
+          for (; i < 16; ++i) d[i] = 0.f;
+        }
+      }
+      const float* xn = xp.data() + n * C * plane + q0;
+      for (int64_t rb = 0; rb < RB; ++rb) {
+        const float* xr[RT];
+        for (int t = 0; t < RT; ++t) {
+          const int64_t row = rb * RT + t, c = row / K, kh = row % K;
+          xr[t] = row < rows ? xn + c * plane + kh * Wp : zero.data();
+        }
+        for (int64_t o0 = 0; o0 < Op; o0 += OV)
+          wgrad_tile<K, RT, NV>(xr, &dyt[(size_t)o0], Op, nq, acc + rb * RT * K * Op + o0, Op);
+      }
+    }
+  });
+  // dw[o, c, kh, kw] = sum over parts of dw^T[(c, kh, kw), o].
+  parallel_for(O, [&](int64_t o) {
+    float* d = dw + o * C * KK;
+    for (int64_t r = 0; r < C * KK; ++r) {
+      float s = 0.f;
+      for (int64_t p = 0; p < parts; ++p) s += dwt[(size_t)((p * Rp + r) * Op + o)];
+      d[r] = s;
+    }
+  });
+}
+
+// The micro tile: 3 x K taps x 32 outputs from 32 outputs on (K = 3), else 6 x K taps x 16 outputs (taps
+// over rows of 16 outputs: 32 -> 16 3x3 at 256 px 4.3 ms against 6.8 with 3 x 3 x 32).
+template <int K, int RT, int RT1>
+static void conv_wgrad_direct_k(const float* dy, const float* x, float* dw, const Geo& g) {
+  if (g.O >= 32)
+    conv_wgrad_direct<K, RT, 2>(dy, x, dw, g);
+  else
+    conv_wgrad_direct<K, RT1, 1>(dy, x, dw, g);
+}
+
+static bool blocked_wgrad(const Geo& g) { return g.K > 1 && g.O > 8 && g.OHW() >= kBlockedWgradMinPositions; }
+
+// dw[o,c,kh,kw] = sum over n, oh, ow of dy[n,o,oh,ow] * xpad[n,c,oh+kh,ow+kw], for at most 8 outputs, few
+// pixels or 1x1 kernels. Each task is (4 output channels, a block of output rows): its dy rows (<= 32 KB) stay in L1 while every
 // (input channel, kernel row) runs over them with 4 x K vector accumulators over 16 pixels; each task
 // writes its own partial dw, summed at the end. (One task per (4 outputs, input channel, kernel row) over
 // all rows re-read dy from memory C*K times: 32 -> 16 3x3 at 256 px took 16 ms against PyTorch's 8.)
@@ -687,6 +797,13 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
   if (g.S > 1 || use_gemm(C * K * K, O, K, OH * OW, kWeightGrad)) {
     conv_wgrad_gemm(dy, x, dw, g);
     return 0;
+  }
+  if (blocked_wgrad(g)) {
+    switch (K) {
+      case 3: conv_wgrad_direct_k<3, 3, 6>(dy, x, dw, g); return 0;
+      case 4: conv_wgrad_direct_k<4, 2, 4>(dy, x, dw, g); return 0;
+      case 7: conv_wgrad_direct_k<7, 1, 2>(dy, x, dw, g); return 0;
+    }
   }
   const int64_t Hp = H + 2 * P;
   const int64_t OWc = (OW + 15) / 16 * 16;
