@@ -199,6 +199,9 @@ def _child(side):
             run, _ = build(task)
             run()
             run()          # warm-up (compile in GRAPH_MODE), excluded
+            if side == "ms" and "_train_" in task:
+                from models import runtime
+                runtime.quiet_waiting_thread()   # as train.py's loop does after its first iteration
             built[task] = run
             print(json.dumps({"warmup_s": time.perf_counter() - t0,
                               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)

@@ -49,3 +49,27 @@ def absorb_numpy_abi_error():
             (ms.Tensor([1.0], ms.float32) + 1.0).asnumpy()
         except Exception:
             pass
+
+
+def quiet_waiting_thread():
+    """Give the calling thread the lowest CPU priority (nice 19), on Linux; returns whether it did.
+
+    MindSpore 2.10 waits for a running graph on the host thread by spinning without a pause
+    (`Tensor.asnumpy` -> `Pipeline::WaitAll` -> `AsyncRQueue::Wait`, seen with perf and gdb; the jitted
+    training steps run asynchronously, so the training loop's main thread spends the whole step there).
+    With as many compute threads as cores the spinning thread takes a share of the cores from the kernels:
+    a CycleGAN training iteration on this 2-core machine took 21.8-26.6 s with the main thread at its
+    normal priority and 14.8-17.3 s at nice 19 (docs/notes_session10.md). Call it once MindSpore has started
+    its worker threads (after the first training step): a thread started later by this one inherits its
+    priority. Not on other systems (there a thread id is no process id); FACEGAN_QUIET_WAIT=0 turns it off.
+    """
+    import sys
+    import threading
+    if not sys.platform.startswith("linux") or os.environ.get("FACEGAN_QUIET_WAIT", "1") == "0":
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)   # Linux: this thread only
+    except OSError:
+        return False
+    return True
+

@@ -27,6 +27,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
+from models import runtime
+
 from .checkpoint import latest_checkpoint, load_extra_state, load_training_state, save_training_state
 from .losses import as_function
 
@@ -208,6 +210,9 @@ class GANTrainer:
                     if len(pending) < self.d_steps:
                         continue
                     d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
+                    if self.iteration == start:
+                        # MindSpore's threads exist now; its host-side waits spin on this thread
+                        runtime.quiet_waiting_thread()
                     pending = []
                     self.iteration += 1
                     it = self.iteration
