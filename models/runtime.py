@@ -72,4 +72,3 @@ def quiet_waiting_thread():
     except OSError:
         return False
     return True
-

@@ -16,8 +16,9 @@
 // sees shapes only); their values are not read.
 //
 // Two implementations behind each entry point, chosen per call (use_gemm):
-// - direct: GCC vector extensions; the forward blocked like a GEMM over the padded input read in place
-//   (8 outputs x 48 pixels of accumulators), the weight gradient 4 outputs x K taps over 16 pixels;
+// - direct: GCC vector extensions; the forward and (from 9 outputs over many pixels) the weight gradient
+//   blocked like a GEMM over the padded input read in place, else a weight gradient of 4 outputs x K taps
+//   over 16 pixels;
 // - im2col + SGEMM: a block of pixels unrolled into a (C*K*K, pixels) matrix, multiplied by the weights
 //   with the OpenBLAS that NumPy's wheel carries (models/native.py passes its path in FACEGAN_BLAS_LIB;
 //   it is loaded with dlopen, each call single-threaded inside our own pool). Best for weight gradients
@@ -229,6 +230,11 @@ enum ConvPart { kForward = 0, kWeightGrad = 1 };
 
 static bool direct_kernel(int64_t K) { return K == 1 || K == 3 || K == 4 || K == 7; }
 
+// Whether a stride-1 weight gradient takes the blocked direct kernel (conv_wgrad_direct).
+static bool blocked_wgrad(int64_t K, int64_t O, int64_t OHW) {
+  return K > 1 && O > 8 && OHW >= kBlockedWgradMinPositions;
+}
+
 // The path of a stride-1 convolution with OHW output pixels per sample (larger strides always take GEMM).
 static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, ConvPart part) {
   if (!Blas::get().ok()) return false;
@@ -237,7 +243,7 @@ static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, ConvPart
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
   if (K == 1) return O >= 16;
   if (part == kWeightGrad)
-    return !(O > 8 && OHW >= kBlockedWgradMinPositions) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
+    return !blocked_wgrad(K, O, OHW) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
   return OHW < kGemmMaxPositions && fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
 }
 
@@ -478,7 +484,8 @@ static void conv_fwd_direct(const float* x, const float* w, const float* b, floa
       for (int64_t ob = 0; ob < OB; ++ob) {
         const float* wp = &wt[(size_t)((ob * C + c0) * KK * MR)];
         float* at = &acc[(size_t)(ob * MR * TQ)];
-        for (int64_t t = 0; t < nq; t += QV) blocked_tile<K, MR, NR>(xn + c0 * plane + t, plane, Wp, wp, cc, at + t, TQ);
+        for (int64_t t = 0; t < nq; t += QV)
+          blocked_tile<K, MR, NR>(xn + c0 * plane + t, plane, Wp, wp, cc, at + t, TQ);
       }
     }
     // Wide positions -> output rows, the columns ow >= OW dropped.
@@ -671,12 +678,13 @@ static void conv_wgrad_direct(const float* dy, const float* x, float* dw, const 
   const int64_t qblocks = (Q + QB - 1) / QB, steps = N * qblocks;
   const int64_t parts = std::min<int64_t>(steps, Pool::get().threads());
   FloatBuf xp = pad_input(x, N, C, g.H, g.W, P, Wp, QB + K);
-  std::vector<float> dwt((size_t)(parts * Rp * Op), 0.f);
+  FloatBuf dwt((size_t)(parts * Rp * Op));   // each thread zeroes its own dw^T
   parallel_for(parts, [&](int64_t part) {
     thread_local std::vector<float> dyt, zero;
     dyt.resize((size_t)(QB * Op));
     zero.assign((size_t)(QB + K), 0.f);
     float* acc = &dwt[(size_t)(part * Rp * Op)];
+    std::fill(acc, acc + Rp * Op, 0.f);
     for (int64_t step = part; step < steps; step += parts) {
       const int64_t n = step / qblocks, q0 = step % qblocks * QB, nq = std::min(QB, Q - q0);
       // dy^T for positions [q0, q0 + nq): row q - q0 holds dy[n, :, oh, ow] (zeros for ow >= OW, o >= O).
@@ -726,13 +734,12 @@ static void conv_wgrad_direct_k(const float* dy, const float* x, float* dw, cons
     conv_wgrad_direct<K, RT1, 1>(dy, x, dw, g);
 }
 
-static bool blocked_wgrad(const Geo& g) { return g.K > 1 && g.O > 8 && g.OHW() >= kBlockedWgradMinPositions; }
-
 // dw[o,c,kh,kw] = sum over n, oh, ow of dy[n,o,oh,ow] * xpad[n,c,oh+kh,ow+kw], for at most 8 outputs, few
-// pixels or 1x1 kernels. Each task is (4 output channels, a block of output rows): its dy rows (<= 32 KB) stay in L1 while every
-// (input channel, kernel row) runs over them with 4 x K vector accumulators over 16 pixels; each task
-// writes its own partial dw, summed at the end. (One task per (4 outputs, input channel, kernel row) over
-// all rows re-read dy from memory C*K times: 32 -> 16 3x3 at 256 px took 16 ms against PyTorch's 8.)
+// pixels or 1x1 kernels. Each task is (4 output channels, a block of output rows): its dy rows (<= 32 KB)
+// stay in L1 while every (input channel, kernel row) runs over them with 4 x K vector accumulators over 16
+// pixels; each task writes its own partial dw, summed at the end. (One task per (4 outputs, input
+// channel, kernel row) over all rows re-read dy from memory C*K times: 32 -> 16 3x3 at 256 px took 16 ms
+// against PyTorch's 8.)
 template <int K>
 static void wgrad(const float* dyp, const float* xp, float* dw, int64_t N, int64_t O, int64_t C, int64_t OH,
                   int64_t OWc, int64_t Hp, int64_t Wp) {
@@ -798,7 +805,7 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
     conv_wgrad_gemm(dy, x, dw, g);
     return 0;
   }
-  if (blocked_wgrad(g)) {
+  if (blocked_wgrad(K, O, OH * OW)) {
     switch (K) {
       case 3: conv_wgrad_direct_k<3, 3, 6>(dy, x, dw, g); return 0;
       case 4: conv_wgrad_direct_k<4, 2, 4>(dy, x, dw, g); return 0;
