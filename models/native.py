@@ -155,19 +155,20 @@ def gemm_enabled():
     return os.environ.get("FACEGAN_NATIVE_GEMM", "") != "0" and blas_library() is not None
 
 
-def picks_gemm(in_ch, out_ch, k, stride=1, weight_grad=False, out_pixels=64 * 64):
-    """Whether the kernels take the SGEMM path for this convolution's forward (or, with weight_grad, its
-    weight gradient), given its output pixels per sample: always for strides above 1, else by the rule in
-    the C++ source (`use_gemm`: fan-in, output count, kernel size, pixels; FACEGAN_NATIVE_GEMM=0 / 1 forces
-    it). False when there is no BLAS."""
+def picks_gemm(in_ch, out_ch, k, stride=1, part="forward", out_pixels=64 * 64):
+    """Whether the kernels take the SGEMM path for one part ("forward", "weight" or "input" gradient) of a
+    convolution in_ch -> out_ch (k x k, `stride`), given that part's output pixels per sample (for the input
+    gradient: the input's pixels). The rule is the C++ source's `use_gemm` (what the direct kernels cover,
+    fan-in, output count, pixels; FACEGAN_NATIVE_GEMM=0 / 1 forces it where both paths exist). False when
+    there is no BLAS."""
     import ctypes
     if blas_library() is None:
         return False
-    if stride > 1:
-        return True
+    parts = {"forward": 0, "weight": 1, "input": 2}
+    fan_in, outs = (out_ch * k * k, in_ch) if part == "input" else (in_ch * k * k, out_ch)
     lib = ctypes.CDLL(library())
-    lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 5
-    return bool(lib.ConvUsesGemm(in_ch * k * k, out_ch, k, out_pixels, int(weight_grad)))
+    lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 6
+    return bool(lib.ConvUsesGemm(fan_in, outs, k, stride, out_pixels, parts[part]))
 
 
 def enabled():

@@ -51,11 +51,16 @@ CONV_ROWS = [
     (7, 17, 3, 0, (2, 48, 50), False),
     (3, 12, 7, 3, (1, 64, 40), True),
     (5, 20, 4, 1, (1, 50, 50), False),
-    # GEMM only (strides above 1, kernels without a direct kernel); a 7th entry is the stride
+    # strides above 1 (a 7th entry): the forward and the input gradient by phases on the direct kernel,
+    # the weight gradient on it from 9 outputs over >= 2048 output pixels; the rest, and kernels without a
+    # direct kernel, on SGEMM
     (3, 8, 4, 1, (2, 16, 18), True, 2),    # PatchGAN / U-GAT-IT discriminator layer
     (16, 12, 3, 1, (1, 17, 15), False, 2),  # CycleGAN downsampling, odd sizes; input gradient in 4 blocks
     (6, 5, 4, 0, (1, 11, 13), True, 2),
     (4, 6, 3, 2, (2, 13, 14), True, 3),
+    (3, 12, 4, 1, (1, 96, 100), True, 2),   # blocked weight gradient, 16-output tiles
+    (5, 20, 3, 1, (1, 100, 89), False, 2),  # 3x3: phases of 2x2, 2x1, 1x2 and 1x1 taps; odd width
+    (4, 33, 4, 0, (1, 98, 99), True, 2),    # 32-output tiles and one more output
     (5, 4, 5, 2, (1, 10, 9), True, 1),
 ]
 
@@ -71,7 +76,8 @@ PATHS = {"direct": "0", "gemm": "1"}
 
 
 def _gemm_only(row):
-    return (row[6] if len(row) > 6 else 1) > 1 or row[2] not in (1, 3, 4, 7)
+    k, stride = row[2], (row[6] if len(row) > 6 else 1)
+    return k < stride if stride > 1 else k not in (1, 3, 4, 7)
 
 
 @pytest.fixture(params=list(PATHS))
@@ -127,7 +133,14 @@ def _conv_pair(row, seed=0):
     cin, cout, k, pad, _, bias = row[:6]
     stride = row[6] if len(row) > 6 else 1
     rng = np.random.default_rng(seed)
-    a = Conv2d(cin, cout, k, stride=stride, padding=pad, bias=bias)
+    # Built as in a default run (with FACEGAN_NATIVE_GEMM=0 a strided layer would stay on MindSpore's
+    # convolution); the variable then picks the C++ path at every call.
+    saved = os.environ.pop("FACEGAN_NATIVE_GEMM", None)
+    try:
+        a = Conv2d(cin, cout, k, stride=stride, padding=pad, bias=bias)
+    finally:
+        if saved is not None:
+            os.environ["FACEGAN_NATIVE_GEMM"] = saved
     b = nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=pad, has_bias=bias)
     w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
     a.weight.set_data(ms.Tensor(w))
@@ -162,7 +175,7 @@ def test_conv_forward_and_gradients_match_mindspore(row, mode, conv_path):
         assert _rel(p.asnumpy(), q.asnumpy()) < 1e-5
 
 
-SECOND_ORDER_ROWS = CONV_ROWS[:4] + CONV_ROWS[7:9]
+SECOND_ORDER_ROWS = CONV_ROWS[:4] + CONV_ROWS[7:9] + CONV_ROWS[14:15]   # the last: stride 2
 
 
 @pytest.mark.parametrize("row", SECOND_ORDER_ROWS, ids=[_row_id(r) for r in SECOND_ORDER_ROWS])
@@ -403,6 +416,10 @@ CONVT_ROWS = [
     (6, 3, 4, 2, 1, 0, (1, 7, 5), True),    # U-Net / STGAN upsampling
     (5, 4, 3, 1, 1, 0, (1, 6, 6), False),   # stride 1
     (4, 3, 3, 3, 2, 1, (1, 4, 5), True),
+    # outputs of >= 2048 pixels: the forward by phases on the direct kernel (the rows above: SGEMM); with
+    # 10 inputs over >= 2048 pixels the weight gradient is the blocked direct kernel too
+    (8, 4, 3, 2, 1, 1, (1, 24, 23), True),
+    (10, 3, 4, 2, 1, 0, (1, 48, 46), True),
 ]
 
 
@@ -478,16 +495,26 @@ def test_which_convs_go_native(monkeypatch):
 
 @pytest.mark.skipif(not native.gemm_enabled(), reason="no BLAS for the GEMM path")
 def test_gemm_rule():
-    assert native.picks_gemm(3, 64, 4, 2) and native.picks_gemm(8, 8, 5)   # strides, no direct 5x5 kernel
+    assert native.picks_gemm(8, 8, 5) and native.picks_gemm(8, 8, 5, 2)   # no direct 5x5 kernel
     # stride-1 forward: the direct kernel at any fan-in, except large ones over few pixels
     assert not native.picks_gemm(256, 256, 3) and not native.picks_gemm(16, 8, 3)
     assert not native.picks_gemm(256, 512, 4, out_pixels=31 * 31) and not native.picks_gemm(512, 1, 4)
     assert native.picks_gemm(1024, 2048, 4, out_pixels=7 * 7) and not native.picks_gemm(1024, 16, 4, out_pixels=49)
     assert native.picks_gemm(32, 32, 1) and not native.picks_gemm(32, 3, 1)   # 1x1: by output count
     # weight gradient: the direct kernel over many pixels, SGEMM at large fan-in over few
-    assert not native.picks_gemm(256, 256, 3, weight_grad=True) and not native.picks_gemm(64, 32, 3, weight_grad=True)
-    assert native.picks_gemm(128, 16, 3, weight_grad=True, out_pixels=32 * 32)
-    assert not native.picks_gemm(64, 32, 3, weight_grad=True, out_pixels=32 * 32)   # fan-in under 1024
+    assert not native.picks_gemm(256, 256, 3, part="weight") and not native.picks_gemm(64, 32, 3, part="weight")
+    assert native.picks_gemm(128, 16, 3, part="weight", out_pixels=32 * 32)
+    assert not native.picks_gemm(64, 32, 3, part="weight", out_pixels=32 * 32)   # fan-in under 1024
+    # stride 2 (3x3 and 4x4): the forward direct as at stride 1; the input gradient direct (by phases) from
+    # 2048 input pixels; the weight gradient direct where the blocked kernel runs (> 8 outputs, >= 2048 pixels)
+    assert not native.picks_gemm(3, 64, 4, 2, out_pixels=128 * 128) and not native.picks_gemm(64, 128, 3, 2)
+    assert native.picks_gemm(512, 1024, 4, 2, out_pixels=8 * 8)
+    assert not native.picks_gemm(64, 128, 3, 2, part="input", out_pixels=128 * 128)
+    assert native.picks_gemm(128, 256, 4, 2, part="input", out_pixels=34 * 34)
+    assert not native.picks_gemm(32, 64, 4, 2, part="weight", out_pixels=64 * 64)
+    assert native.picks_gemm(128, 256, 4, 2, part="weight", out_pixels=16 * 16)
+    assert native.picks_gemm(3, 8, 4, 2, part="weight", out_pixels=64 * 64)   # 8 outputs
+    assert native.picks_gemm(8, 16, 7, 2, part="weight") and native.picks_gemm(8, 16, 7, 2, part="input")
 
 
 def test_use_portable_switches_everything_off():

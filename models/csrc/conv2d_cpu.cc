@@ -16,15 +16,15 @@
 // sees shapes only); their values are not read.
 //
 // Two implementations behind each entry point, chosen per call (use_gemm):
-// - direct: GCC vector extensions; the forward and (from 9 outputs over many pixels) the weight gradient
-//   blocked like a GEMM over the padded input read in place, else a weight gradient of 4 outputs x K taps
-//   over 16 pixels;
+// - direct: GCC vector extensions; the forward, the input gradient and (from 9 outputs over many pixels)
+//   the weight gradient blocked like a GEMM over the padded input read in place (WideConv), strided
+//   convolutions split into stride-1 phases; else a weight gradient of 4 outputs x K taps over 16 pixels;
 // - im2col + SGEMM: a block of pixels unrolled into a (C*K*K, pixels) matrix, multiplied by the weights
 //   with the OpenBLAS that NumPy's wheel carries (models/native.py passes its path in FACEGAN_BLAS_LIB;
 //   it is loaded with dlopen, each call single-threaded inside our own pool). Best for weight gradients
-//   at large fan-in, 1x1 convolutions and large fan-in over few pixels, and the only path for strides
-//   above 1 and for kernel sizes the direct kernel lacks (use_gemm). FACEGAN_NATIVE_GEMM=0 / 1 forces the
-//   direct / GEMM path where both exist.
+//   at large fan-in, 1x1 convolutions and large fan-in over few pixels, and the only path for what the
+//   direct kernels lack (direct_covers: other kernel sizes and strides). FACEGAN_NATIVE_GEMM=0 / 1 forces
+//   the direct / GEMM path where both exist.
 //
 // Everything is built with -march=native by models/native.py (so AVX-512 where the CPU has it) and runs
 // on a small thread pool of their own whose idle workers sleep: OpenMP's workers spin
@@ -146,11 +146,12 @@ struct FloatBuf {
   float& operator[](size_t i) { return p[i]; }
 };
 
-// x (N,C,H,W) -> zero-padded copy (N,C,H+2p,Wp), Wp >= W+2p, with `tail` zeros after the last plane.
+// x (N,C,H,W) -> zero-padded copy (N,C,Hp,Wp): P zero rows and columns before the input, the rest of each
+// row and plane zero (Wp >= W + 2P; Hp = H + 2P unless given larger), and `tail` zeros after the last plane.
 // Each plane's borders are zeroed by the thread that copies its rows.
 static FloatBuf pad_input(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t Wp,
-                          int64_t tail = 64) {
-  const int64_t Hp = H + 2 * P;
+                          int64_t tail = 64, int64_t Hp = 0) {
+  Hp = std::max(Hp, H + 2 * P);
   const size_t total = (size_t)(N * C * Hp * Wp + tail);
   FloatBuf xp(total);
   float* d = xp.data();
@@ -213,12 +214,15 @@ class Blas {
   Threads local_threads_ = nullptr;
 };
 
-// Which stride-1 convolutions go through SGEMM (bench/conv_kernels.py and per-op timings, docs/notes_session6.md
-// and docs/notes_session10.md):
-// - forward (and the input gradient, which is a forward on dy): the blocked direct kernel, except with
-//   fewer than kGemmMaxPositions output pixels, fan-in C*K*K >= 1024 and >= 32 outputs (the deepest
+// Which convolutions go through SGEMM where the direct kernels cover them (bench/conv_kernels.py and per-op
+// timings, docs/notes_session6.md, docs/notes_session10.md and docs/notes_session11.md):
+// - forward (and the stride-1 input gradient, which is a forward on dy): the blocked direct kernel, except
+//   with fewer than kGemmMaxPositions output pixels, fan-in C*K*K >= 1024 and >= 32 outputs (the deepest
 //   discriminator layers: 1024 -> 2048 4x4 at 7 x 7 output pixels 52-66 ms GEMM against 77-84 direct,
 //   whose wide positions and packed weights cost more than the arithmetic there);
+// - the input gradient of a strided convolution: by phases on the direct kernel from kPhaseDgradMinPixels
+//   input pixels on (below, each phase has too few positions to share out: 256 -> 512 4x4 stride 2 at
+//   18 x 18 px 7.8 ms against 3.0 SGEMM; 64 -> 128 4x4 at 66 x 66 2.3 against 2.8);
 // - the weight gradient: the blocked direct kernel with > 8 outputs over >= kBlockedWgradMinPositions
 //   output pixels (conv_wgrad_direct); else SGEMM at fan-in >= 1024 with >= 16 outputs (session 7: 64 ->
 //   32 3x3 at 256 px 28.9 / 32.6 ms 4-output direct kernel against 38.5 / 34.6 GEMM in two runs);
@@ -226,31 +230,53 @@ class Blas {
 //   GEMM; 64 -> 256 1x1 at 64 px forward 2.5 against 1.7).
 static const int64_t kGemmMaxPositions = 128, kGemmMinFanIn = 1024, kGemmMinOut = 32;
 static const int64_t kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16, kBlockedWgradMinPositions = 2048;
-enum ConvPart { kForward = 0, kWeightGrad = 1 };
+static const int64_t kPhaseDgradMinPixels = 2048;
+enum ConvPart { kForward = 0, kWeightGrad = 1, kInputGrad = 2 };
 
-static bool direct_kernel(int64_t K) { return K == 1 || K == 3 || K == 4 || K == 7; }
+// The tap counts the blocked direct kernel is compiled for (run_wide_conv): K x K for K in {1, 3, 4, 7}, and
+// the output phases of 3x3 and 4x4 kernels at stride 2 (conv_dgrad_phases).
+static bool wide_taps(int64_t KT) { return KT == 1 || KT == 2 || KT == 4 || KT == 9 || KT == 16 || KT == 49; }
 
-// Whether a stride-1 weight gradient takes the blocked direct kernel (conv_wgrad_direct).
-static bool blocked_wgrad(int64_t K, int64_t O, int64_t OHW) {
+// Whether a weight gradient takes the blocked direct kernel (conv_wgrad_direct): K > 1, more than 8
+// outputs over at least kBlockedWgradMinPositions output pixels; at stride S > 1, ceil(K / S) = 2 taps
+// per phase row (3x3 and 4x4 kernels at stride 2).
+static bool blocked_wgrad(int64_t K, int64_t S, int64_t O, int64_t OHW) {
+  if (S > 1 && (K < S || (K + S - 1) / S != 2)) return false;
   return K > 1 && O > 8 && OHW >= kBlockedWgradMinPositions;
 }
 
-// The path of a stride-1 convolution with OHW output pixels per sample (larger strides always take GEMM).
-static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, ConvPart part) {
+// Whether the direct kernels can run this part of a convolution at all. Stride 1: K in {1, 3, 4, 7} (the
+// weight gradient's 4-output kernel covers the rest). Stride S > 1 (K >= S): the forward's K*K taps, every
+// output phase of the input gradient (ceil((K - a) / S) x ceil((K - b) / S) taps), the blocked weight gradient.
+static bool direct_covers(int64_t K, int64_t S, int64_t O, int64_t OHW, ConvPart part) {
+  if (S == 1) return K == 1 || K == 3 || K == 4 || K == 7;
+  if (K < S) return false;
+  if (part == kForward) return wide_taps(K * K);
+  if (part == kWeightGrad) return blocked_wgrad(K, S, O, OHW);
+  for (int64_t a = 0; a < S; ++a)
+    for (int64_t b = 0; b < S; ++b)
+      if (!wide_taps((K - a + S - 1) / S * ((K - b + S - 1) / S))) return false;
+  return true;
+}
+
+// The path of one part of a convolution: fan-in and outputs as that part sees them (the input gradient:
+// O*K*K and C), OHW its output pixels per sample.
+static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t S, int64_t OHW, ConvPart part) {
   if (!Blas::get().ok()) return false;
-  if (!direct_kernel(K)) return true;
+  if (!direct_covers(K, S, O, OHW, part)) return true;
   const char* e = std::getenv("FACEGAN_NATIVE_GEMM");
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
   if (K == 1) return O >= 16;
   if (part == kWeightGrad)
-    return !blocked_wgrad(K, O, OHW) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
+    return !blocked_wgrad(K, S, O, OHW) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
+  if (part == kInputGrad && S > 1 && OHW < kPhaseDgradMinPixels) return true;
   return OHW < kGemmMaxPositions && fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
 }
 
-// For models/native.picks_gemm (ctypes): the path a convolution (part 0: forward, 1: weight gradient) with
-// OHW output pixels takes.
-extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O, int64_t K, int64_t OHW, int64_t part) {
-  return use_gemm(fan_in, O, K, OHW, part == 1 ? kWeightGrad : kForward) ? 1 : 0;
+// For models/native.picks_gemm (ctypes): the path one part (0: forward, 1: weight gradient, 2: input
+// gradient) of a convolution takes, OHW the output pixels per sample of that part.
+extern "C" int ConvUsesGemm(int64_t fan_in, int64_t O, int64_t K, int64_t S, int64_t OHW, int64_t part) {
+  return use_gemm(fan_in, O, K, S, OHW, ConvPart(part)) ? 1 : 0;
 }
 
 // An im2col block holds about kBlockFloats values (2 MB; 1-4 MB measured alike).
@@ -406,41 +432,62 @@ static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, const Ge
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Direct forward (stride 1, K x K), blocked like a GEMM. The output is computed at "wide" positions
-// q = oh * Wp + ow over the padded row width Wp = W + 2P (the K - 1 columns ow >= OW are computed and
-// dropped), so that for every unrolled row (c, kh, kw) the inputs of consecutive positions are consecutive
-// floats of the padded input, xp[c][kh * Wp + kw + q]: y[O, q] = w[O, C*K*K] x X[C*K*K, q] with X read in
-// place (no im2col copy, no BLAS packing). A micro tile keeps MR outputs x NR vectors of positions in
-// registers, each step one vector load per position vector and one broadcast weight per output. A task
-// is one sample's block of positions for all outputs, run in chunks of kChunkChannels input channels: the
-// chunk's input rows stay in L1 while every output block passes over them.
+// Direct convolution blocked like a GEMM over "wide" positions (WideConv). Output position q = oh*Wq + ow
+// of a sample (0 <= ow < Wq; the columns ow >= OW are computed and dropped) is
+//   y[o, q] = b[o] + sum over input channels c and taps t of w[o, c, t] * x[c * cs + off[t] + q],
+// so for every (c, t) the inputs of consecutive positions are consecutive floats: a GEMM whose input
+// operand is read in place (no im2col copy, no BLAS packing).
+// - stride 1: x is the zero-padded input with rows of Wq = W + 2P floats and off[kh*K + kw] = kh*Wq + kw;
+// - stride S > 1: x is split into S x S phases, plane (a, b) of channel c holding xpad[S*i + a, S*j + b]
+//   (phase_split), and tap (kh, kw) reads plane (kh % S, kw % S) at (kh / S) * Wq + kw / S: exactly the
+//   K*K real taps, each a stride-1 slice;
+// - the input gradient of a strided convolution (conv_dgrad_phases): one WideConv per output phase,
+//   over dy, with that phase's taps.
+// A micro tile keeps MR outputs x NR vectors of positions in registers, each step one vector load per
+// position vector and one broadcast weight per output. A task is one sample's block of positions for all
+// outputs, run in chunks of kChunkChannels input channels: the chunk's input rows stay in L1 while every
+// output block passes over them.
 // (Session 10, raw kernels, 6-10 alternating rounds: 256 -> 256 3x3 at 64 px 22-25 ms against 31-33 on the
 // im2col + SGEMM path, PyTorch's 26-27; 16 -> 8 at 256 px 1.8 against 2.3 for the previous direct kernel,
 // which kept 8 outputs x 32 pixels per task and re-read the whole input for every 8 outputs.)
 static const int64_t kChunkChannels = 16, kTilePositions = 384;
 
-template <int K, int MR, int NR>
-static inline void blocked_tile(const float* xq, int64_t plane, int64_t Wp, const float* wp, int64_t cc, float* acc,
-                                int64_t lda) {
+// x must be readable up to x[(N-1)*xs + (C-1)*cs + max(off) + OH*Wq + kWideTail) (the last block of
+// positions is rounded up to whole micro tiles; what those extra positions read is dropped).
+static const int64_t kWideTail = 64;
+
+struct WideConv {
+  const float* x;
+  int64_t N, C, xs, cs;        // samples and input channels, their strides in x
+  std::vector<int64_t> off;    // the taps' offsets
+  int64_t Wq, OH, OW;          // positions per output row, output rows, kept columns
+  const float* w;              // [O][C][taps]
+  const float* b;              // [O]
+  int64_t O;
+  float* y;
+  int64_t ys, yo, yr, yc;      // y[n, o, oh, ow] is y[n*ys + o*yo + oh*yr + ow*yc]
+};
+
+template <int KT, int MR, int NR>
+static inline void blocked_tile(const float* xq, int64_t cs, const int64_t* off, const float* wp, int64_t cc,
+                                float* acc, int64_t lda) {
   v16 a[MR][NR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NR; ++j) a[i][j] = ld(acc + i * lda + 16 * j);
-  for (int64_t c = 0; c < cc; ++c, xq += plane)
-    for (int kh = 0; kh < K; ++kh) {
-      const float* r = xq + kh * Wp;
-#pragma GCC unroll 8
-      for (int kw = 0; kw < K; ++kw, wp += MR) {
-        v16 xv[NR];
-#pragma GCC unroll 4
-        for (int j = 0; j < NR; ++j) xv[j] = ld(r + kw + 16 * j);
+  for (int64_t c = 0; c < cc; ++c, xq += cs)
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-          const v16 s = bc(wp[i]);
+    for (int t = 0; t < KT; ++t, wp += MR) {
+      const float* r = xq + off[t];
+      v16 xv[NR];
 #pragma GCC unroll 4
-          for (int j = 0; j < NR; ++j) a[i][j] += xv[j] * s;
-        }
+      for (int j = 0; j < NR; ++j) xv[j] = ld(r + 16 * j);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const v16 s = bc(wp[i]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NR; ++j) a[i][j] += xv[j] * s;
       }
     }
 #pragma GCC unroll 16
@@ -449,53 +496,54 @@ static inline void blocked_tile(const float* xq, int64_t plane, int64_t Wp, cons
     for (int j = 0; j < NR; ++j) st(acc + i * lda + 16 * j, a[i][j]);
 }
 
-template <int K, int MR, int NR>
-static void conv_fwd_direct(const float* x, const float* w, const float* b, float* y, const Geo& g) {
-  const int64_t N = g.N, C = g.C, O = g.O, P = g.P, OH = g.OH, OW = g.OW;
-  const int64_t Hp = g.H + 2 * P, Wp = g.W + 2 * P, plane = Hp * Wp, KK = K * K;
+template <int KT, int MR, int NR>
+static void wide_conv(const WideConv& p) {
+  const int64_t N = p.N, C = p.C, O = p.O, OH = p.OH, OW = p.OW, Wq = p.Wq;
   const int64_t QV = 16 * NR;                                   // positions per micro tile
-  const int64_t Q = (OH * Wp + QV - 1) / QV * QV;               // wide positions per sample, whole tiles
+  const int64_t Q = (OH * Wq + QV - 1) / QV * QV;               // wide positions per sample, whole tiles
   // Positions per task: kTilePositions, fewer when that leaves under 4 tasks per thread.
   const int64_t per_thread = (N * Q + 4 * Pool::get().threads() - 1) / (4 * Pool::get().threads());
   const int64_t TQ = std::max(QV, std::min(kTilePositions, per_thread) / QV * QV);
   const int64_t tiles = (Q + TQ - 1) / TQ, OB = (O + MR - 1) / MR;
-  FloatBuf wt((size_t)(OB * C * KK * MR));                      // [ob][c][kh][kw][MR], zero past O
-  parallel_for(OB, [&](int64_t ob) {
-    float* d = &wt[(size_t)(ob * C * KK * MR)];
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t k = 0; k < KK; ++k)
-        for (int i = 0; i < MR; ++i) {
-          const int64_t o = ob * MR + i;
-          d[(c * KK + k) * MR + i] = o < O ? w[(o * C + c) * KK + k] : 0.f;
-        }
+  FloatBuf wt((size_t)(OB * C * KT * MR));                      // [ob][c][t][MR], zero past O
+  parallel_for(OB, [&](int64_t ob) {   // (w read in order: one output's row at a time)
+    float* d = &wt[(size_t)(ob * C * KT * MR)];
+    for (int i = 0; i < MR; ++i) {
+      const int64_t o = ob * MR + i;
+      const float* src = p.w + o * C * KT;
+      for (int64_t r = 0; r < C * KT; ++r) d[r * MR + i] = o < O ? src[r] : 0.f;
+    }
   });
-  // Rows of exactly Wp floats; the zeros after the last plane cover the reads of the rounded-up last tile
-  // (at most QV - 1 + K - 1 floats past it).
-  FloatBuf xp = pad_input(x, N, C, g.H, g.W, P, Wp, QV + K);
+  const int64_t* off = p.off.data();
   parallel_for(N * tiles, [&](int64_t task) {
     thread_local std::vector<float> acc;
     const int64_t n = task / tiles, q0 = task % tiles * TQ, nq = std::min(TQ, Q - q0);
     acc.resize((size_t)(OB * MR * TQ));
     for (int64_t o = 0; o < OB * MR; ++o)
-      std::fill(&acc[(size_t)(o * TQ)], &acc[(size_t)(o * TQ + nq)], o < O ? b[o] : 0.f);
-    const float* xn = xp.data() + n * C * plane + q0;
+      std::fill(&acc[(size_t)(o * TQ)], &acc[(size_t)(o * TQ + nq)], o < O ? p.b[o] : 0.f);
+    const float* xn = p.x + n * p.xs + q0;
     for (int64_t c0 = 0; c0 < C; c0 += kChunkChannels) {
       const int64_t cc = std::min(kChunkChannels, C - c0);
       for (int64_t ob = 0; ob < OB; ++ob) {
-        const float* wp = &wt[(size_t)((ob * C + c0) * KK * MR)];
+        const float* wp = &wt[(size_t)((ob * C + c0) * KT * MR)];
         float* at = &acc[(size_t)(ob * MR * TQ)];
         for (int64_t t = 0; t < nq; t += QV)
-          blocked_tile<K, MR, NR>(xn + c0 * plane + t, plane, Wp, wp, cc, at + t, TQ);
+          blocked_tile<KT, MR, NR>(xn + c0 * p.cs + t, p.cs, off, wp, cc, at + t, TQ);
       }
     }
     // Wide positions -> output rows, the columns ow >= OW dropped.
-    const int64_t qe = std::min(q0 + nq, OH * Wp);
+    const int64_t qe = std::min(q0 + nq, OH * Wq);
     for (int64_t q = q0; q < qe;) {
-      const int64_t oh = q / Wp, ow = q % Wp, len = std::min(qe, oh * Wp + OW) - q;
-      if (len > 0)
-        for (int64_t o = 0; o < O; ++o)
-          memcpy(y + ((n * O + o) * OH + oh) * OW + ow, &acc[(size_t)(o * TQ + q - q0)], len * sizeof(float));
-      q = (oh + 1) * Wp;
+      const int64_t oh = q / Wq, ow = q % Wq, len = std::min(qe, oh * Wq + OW) - q;
+      for (int64_t o = 0; len > 0 && o < O; ++o) {
+        float* d = p.y + n * p.ys + o * p.yo + oh * p.yr + ow * p.yc;
+        const float* s = &acc[(size_t)(o * TQ + q - q0)];
+        if (p.yc == 1)
+          memcpy(d, s, len * sizeof(float));
+        else
+          for (int64_t i = 0; i < len; ++i) d[i * p.yc] = s[i];
+      }
+      q = (oh + 1) * Wq;
     }
   });
 }
@@ -504,42 +552,98 @@ static void conv_fwd_direct(const float* x, const float* w, const float* b, floa
 // outputs (the last layer of a generator: 64 -> 3 7x7 at 256 px 10.7 ms against 15.1 with 8 x 48).
 // Without it (16 registers of 8 floats; measured with -march=haswell on this machine): 4 x 32, 10-20 %
 // faster than 8 x 48 there.
-template <int K>
-static void conv_fwd_direct_k(const float* x, const float* w, const float* b, float* y, const Geo& g) {
+template <int KT>
+static void wide_conv_k(const WideConv& p) {
 #if defined(__AVX512F__)
-  if (g.O <= 4)
-    conv_fwd_direct<K, 4, 4>(x, w, b, y, g);
+  if (p.O <= 4)
+    wide_conv<KT, 4, 4>(p);
   else
-    conv_fwd_direct<K, 8, 3>(x, w, b, y, g);
+    wide_conv<KT, 8, 3>(p);
 #else
-  conv_fwd_direct<K, 4, 2>(x, w, b, y, g);
+  wide_conv<KT, 4, 2>(p);
 #endif
 }
 
-// y = conv(x, w) + b (b null: none). Stride 1: direct or GEMM by use_gemm; larger strides: GEMM only.
+static void run_wide_conv(const WideConv& p) {
+  switch (p.off.size()) {
+    case 1: wide_conv_k<1>(p); break;
+    case 2: wide_conv_k<2>(p); break;
+    case 4: wide_conv_k<4>(p); break;
+    case 9: wide_conv_k<9>(p); break;
+    case 16: wide_conv_k<16>(p); break;
+    case 49: wide_conv_k<49>(p); break;
+    default: abort();   // callers check wide_taps
+  }
+}
+
+// Hq x Wq phase planes of the zero-padded input: x (N,C,H,W) -> xs[n][c][a][b][i][j] = xpad[S*i + a][S*j + b]
+// (zero outside the input), with `tail` zeros after the last plane.
+static FloatBuf phase_split(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, int64_t S,
+                            int64_t Hq, int64_t Wq, int64_t tail) {
+  const int64_t cs = S * S * Hq * Wq;
+  const size_t total = (size_t)(N * C * cs + tail);
+  FloatBuf xs(total);
+  float* d = xs.data();
+  std::fill(d + total - tail, d + total, 0.f);
+  parallel_for(N * C, [&](int64_t nc) {
+    const float* src = x + nc * H * W;
+    float* dst = d + nc * cs;
+    for (int64_t a = 0; a < S; ++a)
+      for (int64_t b = 0; b < S; ++b)
+        for (int64_t i = 0; i < Hq; ++i, dst += Wq) {
+          const int64_t h = S * i + a - P;
+          if (h < 0 || h >= H) {
+            std::fill(dst, dst + Wq, 0.f);
+            continue;
+          }
+          // Columns j with 0 <= S*j + b - P < W: [j0, j1); zeros around them.
+          const int64_t j0 = std::min(Wq, (P - b + S - 1) / S), j1 = std::max(j0, std::min(Wq, (W + P - b + S - 1) / S));
+          const float* r = src + h * W + S * j0 + b - P;
+          std::fill(dst, dst + j0, 0.f);
+          if (S == 2)   // (a constant stride: vectorised)
+            for (int64_t j = 0; j < j1 - j0; ++j) dst[j0 + j] = r[2 * j];
+          else
+            for (int64_t j = 0; j < j1 - j0; ++j) dst[j0 + j] = r[S * j];
+          std::fill(dst + j1, dst + Wq, 0.f);
+        }
+  });
+  return xs;
+}
+
+// The direct forward of any stride (K*K must be a compiled tap count, wide_taps).
+static void conv_fwd_direct(const float* x, const float* w, const float* b, float* y, const Geo& g) {
+  const int64_t N = g.N, C = g.C, K = g.K, S = g.S;
+  const int64_t Hq = (g.H + 2 * g.P + S - 1) / S, Wq = (g.W + 2 * g.P + S - 1) / S, cs = S * S * Hq * Wq;
+  WideConv p{nullptr, N, C, C * cs, cs, {}, Wq, g.OH, g.OW, w, b, g.O, y, g.O * g.OHW(), g.OHW(), g.OW, 1};
+  for (int64_t kh = 0; kh < K; ++kh)
+    for (int64_t kw = 0; kw < K; ++kw) p.off.push_back(((kh % S) * S + kw % S) * Hq * Wq + kh / S * Wq + kw / S);
+  // Stride 1: rows of exactly Wq floats. The reads of the last tile end at most K - 1 + kWideTail floats
+  // past the last plane.
+  FloatBuf xp = S == 1 ? pad_input(x, N, C, g.H, g.W, g.P, Wq, kWideTail + K)
+                       : phase_split(x, N, C, g.H, g.W, g.P, S, Hq, Wq, kWideTail + K);
+  p.x = xp.data();
+  run_wide_conv(p);
+}
+
+// y = conv(x, w) + b (b null: none), direct or GEMM by use_gemm.
 static void conv_fwd(const float* x, const float* w, const float* b, float* y, const Geo& g) {
   std::vector<float> zeros;
   if (!b) {
     zeros.assign((size_t)g.O, 0.f);
     b = zeros.data();
   }
-  if (g.S > 1 || use_gemm(g.C * g.K * g.K, g.O, g.K, g.OHW(), kForward)) {
+  if (use_gemm(g.C * g.K * g.K, g.O, g.K, g.S, g.OHW(), kForward))
     conv_fwd_gemm(x, w, b, y, g);
-    return;
-  }
-  switch (g.K) {
-    case 1: conv_fwd_direct_k<1>(x, w, b, y, g); break;
-    case 3: conv_fwd_direct_k<3>(x, w, b, y, g); break;
-    case 4: conv_fwd_direct_k<4>(x, w, b, y, g); break;
-    case 7: conv_fwd_direct_k<7>(x, w, b, y, g); break;
-  }
+  else
+    conv_fwd_direct(x, w, b, y, g);
 }
 
-// The padding P and stride S arrive as the lengths (P + 1, S) of two int32 arguments. A stride above 1
-// needs the GEMM path (models/native.py only sends such convolutions here when a BLAS was found).
-static bool geo_ok(const Geo& g) {
-  return g.P <= g.K - 1 && g.S >= 1 && g.OH >= 1 && g.OW >= 1 &&
-         ((g.S == 1 && direct_kernel(g.K)) || Blas::get().ok());
+// The padding P and stride S arrive as the lengths (P + 1, S) of two int32 arguments. Without a BLAS only
+// what the direct kernels cover runs (models/native.py sends strided convolutions only when it found one).
+static bool geo_ok(const Geo& g, ConvPart part) {
+  if (!(g.P <= g.K - 1 && g.S >= 1 && g.OH >= 1 && g.OW >= 1)) return false;
+  const int64_t O = part == kInputGrad ? g.C : g.O, OHW = part == kInputGrad ? g.H * g.W : g.OHW();
+  return Blas::get().ok() || direct_covers(g.K, g.S, O, OHW, part);
 }
 
 // Conv2dFwd(x[N,C,H,W], w[O,C,K,K], b[O], pad[p + 1], stride[s]) -> y[N,O,OH,OW].
@@ -548,19 +652,75 @@ extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes
   if (nparam != 6) return 1;
   const Geo g(shapes[0][0], shapes[0][1], shapes[0][2], shapes[0][3], shapes[1][0], shapes[1][2], shapes[3][0] - 1,
               shapes[4][0]);
-  if (!geo_ok(g) || shapes[1][1] != g.C) return 1;
+  if (!geo_ok(g, kForward) || shapes[1][1] != g.C) return 1;
   conv_fwd((const float*)params[0], (const float*)params[1], (const float*)params[2], (float*)params[5], g);
   return 0;
 }
 
-// dx = the input gradient of conv(x, w) with geometry g, given dy. Stride 1: the forward kernel on dy
-// with the flipped, transposed weights and padding K-1-p (flipped here: MindSpore's ReverseV2 took 53 ms
-// on a 512x256x4x4 weight); larger strides, and where that forward would take SGEMM: w^T x dy through
-// SGEMM, scattered back by col2im (1024 -> 2048 4x4 at 10 x 10 px: the flipped copy of its 134 MB weight
-// alone took longer than the product).
+// The input gradient of a convolution with stride S > 1, by output phases: dx at padded position
+// (S*i + a, S*j + b) only takes the taps kh = S*m + a, kw = S*n + b,
+//   dxpad[c, S*i + a, S*j + b] = sum over o, m, n of w[o, c, S*m + a, S*n + b] * dy[o, i - m, j - n],
+// a stride-1 correlation of the zero-padded dy with that phase's taps, flipped: one WideConv per phase
+// (Ka x Kb taps, Ka = ceil((K - a) / S)), its outputs written to every S-th row and column of dx. Every
+// element of dx belongs to exactly one phase. (Replaces w^T x dy through SGEMM and its col2im scatter.)
+static void conv_dgrad_phases(const float* dy, const float* w, float* dx, const Geo& g) {
+  const int64_t N = g.N, C = g.C, O = g.O, K = g.K, S = g.S, P = g.P, H = g.H, W = g.W;
+  const int64_t T = (K + S - 1) / S, Pd = T - 1;       // dy gets Pd zero rows and columns before it
+  // Phase a covers the outputs i in [lo, hi) with 0 <= S*i + a - P < H, and reads dy rows i - Ka + 1 ..
+  // i: rows of the padded dy up to hi - 1 + Pd (below dy's own rows: zeros).
+  auto lo = [&](int64_t a) { return (P - a + S - 1) / S; };
+  auto hi = [&](int64_t a, int64_t L) { return (P + L - a + S - 1) / S; };
+  const int64_t Hd = Pd + std::max(g.OH + Pd, hi(0, H)), Wd = Pd + std::max(g.OW + Pd, hi(0, W));
+  FloatBuf dyp = pad_input(dy, N, O, g.OH, g.OW, Pd, Wd, Wd + kWideTail, Hd);
+  const std::vector<float> zeros((size_t)C, 0.f);
+  // Every phase's taps, flipped, as [c][o][m'][n'], in one pass over w (one (o, c) kernel at a time: w read
+  // a cache line at a time instead of one float per phase and line).
+  // Each of the K*K taps, phase by phase: where it comes from in a kernel and where it goes.
+  std::vector<int64_t> base(S * S + 1, 0), src_at, dst_at, taps_of;
+  for (int64_t a = 0; a < S; ++a)
+    for (int64_t b = 0; b < S; ++b) {
+      const int64_t Ka = (K - a + S - 1) / S, Kb = (K - b + S - 1) / S, ab = a * S + b;
+      base[ab + 1] = base[ab] + C * O * Ka * Kb;
+      for (int64_t m = 0; m < Ka; ++m)
+        for (int64_t n = 0; n < Kb; ++n) {
+          src_at.push_back((S * (Ka - 1 - m) + a) * K + S * (Kb - 1 - n) + b);
+          dst_at.push_back(base[ab] + m * Kb + n);   // + (c * O + o) * Ka * Kb, below
+          taps_of.push_back(Ka * Kb);
+        }
+    }
+  FloatBuf wph((size_t)base[S * S]);
+  parallel_for(C, [&](int64_t c) {
+    for (int64_t o = 0; o < O; ++o) {
+      const float* src = w + (o * C + c) * K * K;
+      for (int64_t t = 0; t < K * K; ++t) wph[(size_t)(dst_at[t] + (c * O + o) * taps_of[t])] = src[src_at[t]];
+    }
+  });
+  for (int64_t a = 0; a < S; ++a)
+    for (int64_t b = 0; b < S; ++b) {
+      const int64_t Ka = (K - a + S - 1) / S, Kb = (K - b + S - 1) / S;
+      const int64_t i0 = lo(a), j0 = lo(b), Ma = hi(a, H) - i0, Mb = hi(b, W) - j0;
+      if (Ma <= 0 || Mb <= 0) continue;
+      // Tap (m', n') reads dy[i - (Ka - 1 - m'), j - (Kb - 1 - n')] with weight w[., ., S*(Ka-1-m') + a, ...].
+      WideConv p{dyp.data(), N, O, O * Hd * Wd, Hd * Wd, {}, Wd, Ma, Mb, &wph[(size_t)base[a * S + b]], zeros.data(),
+                 C, dx + (S * i0 + a - P) * W + S * j0 + b - P, C * H * W, H * W, S * W, S};
+      for (int64_t m = 0; m < Ka; ++m)
+        for (int64_t n = 0; n < Kb; ++n) p.off.push_back((i0 - Ka + 1 + Pd + m) * Wd + j0 - Kb + 1 + Pd + n);
+      run_wide_conv(p);
+    }
+}
+
+// dx = the input gradient of conv(x, w) with geometry g, given dy. Where use_gemm picks SGEMM: w^T x dy,
+// scattered back by col2im (1024 -> 2048 4x4 at 10 x 10 px: the flipped copy of its 134 MB weight alone took
+// longer than the product). Else stride 1: the forward kernel on dy with the flipped, transposed weights
+// and padding K-1-p (flipped here: MindSpore's ReverseV2 took 53 ms on a 512x256x4x4 weight); larger
+// strides: conv_dgrad_phases.
 static void conv_dgrad(const float* dy, const float* w, float* dx, const Geo& g) {
-  if (g.S > 1 || use_gemm(g.O * g.K * g.K, g.C, g.K, g.H * g.W, kForward)) {   // (w^T read in place)
+  if (use_gemm(g.O * g.K * g.K, g.C, g.K, g.S, g.H * g.W, kInputGrad)) {   // (w^T read in place)
     conv_dgrad_gemm(dy, w, dx, g);
+    return;
+  }
+  if (g.S > 1) {
+    conv_dgrad_phases(dy, w, dx, g);
     return;
   }
   const int64_t C = g.C, O = g.O, K = g.K;
@@ -578,7 +738,7 @@ extern "C" int Conv2dDgrad(int nparam, void** params, int* ndims, int64_t** shap
   if (nparam != 6) return 1;
   const Geo g(shapes[2][0], shapes[2][1], shapes[2][2], shapes[2][3], shapes[1][0], shapes[1][2], shapes[3][0] - 1,
               shapes[4][0]);
-  if (!geo_ok(g) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
+  if (!geo_ok(g, kInputGrad) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
   conv_dgrad((const float*)params[0], (const float*)params[1], (float*)params[5], g);
   return 0;
 }
@@ -593,7 +753,7 @@ extern "C" int ConvTransposeFwd(int nparam, void** params, int* ndims, int64_t**
   const int64_t Co = shapes[1][1], K = shapes[1][2], P = shapes[3][0] - 1, S = shapes[4][0], OP = shapes[5][0] - 1;
   if (shapes[1][0] != Ci || OP >= S) return 1;
   const Geo g(N, Co, (H - 1) * S - 2 * P + K + OP, (W - 1) * S - 2 * P + K + OP, Ci, K, P, S);
-  if (!geo_ok(g) || g.OH != H || g.OW != W) return 1;
+  if (!geo_ok(g, kInputGrad) || g.OH != H || g.OW != W) return 1;
   float* y = (float*)params[6];
   const float* b = (const float*)params[2];
   conv_dgrad((const float*)params[0], (const float*)params[1], y, g);
@@ -628,23 +788,24 @@ extern "C" int BiasGrad(int nparam, void** params, int* ndims, int64_t** shapes,
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Weight gradient blocked like a GEMM over the forward's wide positions (stride 1, more than 8 outputs,
-// at least kBlockedWgradMinPositions output pixels per sample):
+// Weight gradient blocked like a GEMM over the forward's wide positions (more than 8 outputs, at least
+// kBlockedWgradMinPositions output pixels per sample; blocked_wgrad):
 // dw^T[r, o] = sum over q of X[r, q] dy^T[q, o], r = (c, kh, kw), X[r, q] = xp[c][kh * Wp + kw + q] read in
-// place, dy^T a transposed copy of one block of positions per task step (zero at the dropped columns
-// ow >= OW). A micro tile holds RT (c, kh) rows x K taps x NV vectors of 16 outputs: per position NV vector
-// loads of dy^T and RT * K broadcast inputs. Each thread adds into its own dw^T; those are summed and
+// place (at stride S > 1 the phase planes of conv_fwd_direct: row (c, kh, b) holds the taps kw = S*n + b),
+// dy^T a transposed copy of one block of positions per task step (zero at the dropped columns ow >= OW).
+// A micro tile holds RT rows x KW taps x NV vectors of 16 outputs: per position NV vector loads of dy^T
+// and RT * KW broadcast inputs. Each thread adds into its own dw^T; those are summed and
 // transposed at the end. (Session 10, raw kernels, median ms against the previous path: 256 -> 256 3x3 at
 // 64 px 22-27 against 29-34 SGEMM, 128 -> 64 at 128 px 10.4 against 22.1 SGEMM, 64 -> 32 at 256 px 14-17
 // against 31-35 for the 4-output kernel below, 32 -> 16 4.3 against 8.1, 64 -> 32 7x7 89 against 183.
 // Over few pixels the per-thread dw^T passes cost more than they save: 256 -> 512 4x4 at 31 x 31 output
 // pixels 47 against 29 SGEMM, 256 -> 256 3x3 at 32 x 32 a tie; there the older kernels stay.)
-template <int K, int RT, int NV>
+template <int KW, int RT, int NV>
 static inline void wgrad_tile(const float* const* xr, const float* dyt, int64_t ldt, int64_t nq, float* dwt,
                               int64_t ldw) {
-  v16 a[RT * K][NV];
+  v16 a[RT * KW][NV];
 #pragma GCC unroll 32
-  for (int i = 0; i < RT * K; ++i)
+  for (int i = 0; i < RT * KW; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) a[i][j] = bc(0.f);
   for (int64_t q = 0; q < nq; ++q, dyt += ldt) {
@@ -654,30 +815,34 @@ static inline void wgrad_tile(const float* const* xr, const float* dyt, int64_t 
 #pragma GCC unroll 8
     for (int t = 0; t < RT; ++t)
 #pragma GCC unroll 8
-      for (int kw = 0; kw < K; ++kw) {
+      for (int kw = 0; kw < KW; ++kw) {
         const v16 s = bc(xr[t][q + kw]);
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) a[t * K + kw][j] += s * d[j];
+        for (int j = 0; j < NV; ++j) a[t * KW + kw][j] += s * d[j];
       }
   }
 #pragma GCC unroll 32
-  for (int i = 0; i < RT * K; ++i)
+  for (int i = 0; i < RT * KW; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) st(dwt + i * ldw + 16 * j, ld(dwt + i * ldw + 16 * j) + a[i][j]);
 }
 
-template <int K, int RT, int NV>
+template <int KW, int RT, int NV>
 static void conv_wgrad_direct(const float* dy, const float* x, float* dw, const Geo& g) {
-  const int64_t N = g.N, C = g.C, O = g.O, P = g.P, OH = g.OH, OW = g.OW;
-  const int64_t Hp = g.H + 2 * P, Wp = g.W + 2 * P, plane = Hp * Wp, KK = K * K;
+  const int64_t N = g.N, C = g.C, O = g.O, K = g.K, S = g.S, OH = g.OH, OW = g.OW;
+  const int64_t Hq = (g.H + 2 * g.P + S - 1) / S, Wq = (g.W + 2 * g.P + S - 1) / S, HW = Hq * Wq;
+  const int64_t cs = S * S * HW, KK = K * K;                          // as in conv_fwd_direct
   const int64_t OV = 16 * NV, Op = (O + OV - 1) / OV * OV;            // outputs in whole tiles
-  const int64_t rows = C * K, RB = (rows + RT - 1) / RT;             // (c, kh) rows, in blocks of RT
-  const int64_t Rp = RB * RT * K;                                     // dw^T rows, the last block padded
-  const int64_t Q = OH * Wp;                                          // wide positions per sample
+  // Rows (c, kh, b) of KW taps kw = S*n + b (n < KW, the taps kw >= K computed and dropped): at stride 1
+  // the rows (c, kh) of K taps.
+  const int64_t rows = C * K * S, RB = (rows + RT - 1) / RT;
+  const int64_t Rp = RB * RT * KW;                                    // dw^T rows, the last block padded
+  const int64_t Q = OH * Wq;                                          // wide positions per sample
   const int64_t QB = std::max<int64_t>(64, std::min<int64_t>(1024, (int64_t(1) << 16) / Op));
   const int64_t qblocks = (Q + QB - 1) / QB, steps = N * qblocks;
   const int64_t parts = std::min<int64_t>(steps, Pool::get().threads());
-  FloatBuf xp = pad_input(x, N, C, g.H, g.W, P, Wp, QB + K);
+  FloatBuf xp = S == 1 ? pad_input(x, N, C, g.H, g.W, g.P, Wq, QB + K)
+                       : phase_split(x, N, C, g.H, g.W, g.P, S, Hq, Wq, QB + K);
   FloatBuf dwt((size_t)(parts * Rp * Op));   // each thread zeroes its own dw^T
   parallel_for(parts, [&](int64_t part) {
     thread_local std::vector<float> dyt, zero;
@@ -694,44 +859,45 @@ static void conv_wgrad_direct(const float* dy, const float* x, float* dw, const 
         const int64_t no = std::max<int64_t>(0, std::min<int64_t>(16, O - o0));
         for (int64_t q = q0; q < q0 + nq; ++q) {
           float* d = &dyt[(size_t)((q - q0) * Op + o0)];
-          const int64_t oh = q / Wp, ow = q - oh * Wp;
+          const int64_t oh = q / Wq, ow = q - oh * Wq;
           int64_t i = 0;
           if (ow < OW)
             for (const float* src = dyn + o0 * OH * OW + oh * OW + ow; i < no; ++i) d[i] = src[i * OH * OW];
           for (; i < 16; ++i) d[i] = 0.f;
         }
       }
-      const float* xn = xp.data() + n * C * plane + q0;
+      const float* xn = xp.data() + n * C * cs + q0;
       for (int64_t rb = 0; rb < RB; ++rb) {
         const float* xr[RT];
         for (int t = 0; t < RT; ++t) {
-          const int64_t row = rb * RT + t, c = row / K, kh = row % K;
-          xr[t] = row < rows ? xn + c * plane + kh * Wp : zero.data();
+          const int64_t row = rb * RT + t, c = row / (K * S), kh = row / S % K, b = row % S;
+          xr[t] = row < rows ? xn + c * cs + ((kh % S) * S + b) * HW + kh / S * Wq : zero.data();
         }
         for (int64_t o0 = 0; o0 < Op; o0 += OV)
-          wgrad_tile<K, RT, NV>(xr, &dyt[(size_t)o0], Op, nq, acc + rb * RT * K * Op + o0, Op);
+          wgrad_tile<KW, RT, NV>(xr, &dyt[(size_t)o0], Op, nq, acc + rb * RT * KW * Op + o0, Op);
       }
     }
   });
-  // dw[o, c, kh, kw] = sum over parts of dw^T[(c, kh, kw), o].
+  // dw[o, c, kh, kw] = sum over parts of dw^T[((c, kh, kw % S), kw / S), o].
   parallel_for(O, [&](int64_t o) {
     float* d = dw + o * C * KK;
     for (int64_t r = 0; r < C * KK; ++r) {
+      const int64_t kw = r % K, t = ((r / K) * S + kw % S) * KW + kw / S;
       float s = 0.f;
-      for (int64_t p = 0; p < parts; ++p) s += dwt[(size_t)((p * Rp + r) * Op + o)];
+      for (int64_t p = 0; p < parts; ++p) s += dwt[(size_t)((p * Rp + t) * Op + o)];
       d[r] = s;
     }
   });
 }
 
-// The micro tile: 3 x K taps x 32 outputs from 32 outputs on (K = 3), else 6 x K taps x 16 outputs (taps
-// over rows of 16 outputs: 32 -> 16 3x3 at 256 px 4.3 ms against 6.8 with 3 x 3 x 32).
-template <int K, int RT, int RT1>
+// The micro tile: RT rows x KW taps x 32 outputs from 32 outputs on, else RT1 rows x KW taps x 16 outputs
+// (taps over rows of 16 outputs: 32 -> 16 3x3 at 256 px 4.3 ms against 6.8 with 3 x 3 x 32).
+template <int KW, int RT, int RT1>
 static void conv_wgrad_direct_k(const float* dy, const float* x, float* dw, const Geo& g) {
   if (g.O >= 32)
-    conv_wgrad_direct<K, RT, 2>(dy, x, dw, g);
+    conv_wgrad_direct<KW, RT, 2>(dy, x, dw, g);
   else
-    conv_wgrad_direct<K, RT1, 1>(dy, x, dw, g);
+    conv_wgrad_direct<KW, RT1, 1>(dy, x, dw, g);
 }
 
 // dw[o,c,kh,kw] = sum over n, oh, ow of dy[n,o,oh,ow] * xpad[n,c,oh+kh,ow+kw], for at most 8 outputs, few
@@ -799,14 +965,15 @@ extern "C" int Conv2dWgrad(int nparam, void** params, int* ndims, int64_t** shap
   float* dw = (float*)params[5];
   const Geo g(shapes[1][0], shapes[1][1], shapes[1][2], shapes[1][3], shapes[2][0], shapes[2][2], shapes[3][0] - 1,
               shapes[4][0]);
-  if (!geo_ok(g) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
-  const int64_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, C = g.C, H = g.H, W = g.W, P = g.P, K = g.K;
-  if (g.S > 1 || use_gemm(C * K * K, O, K, OH * OW, kWeightGrad)) {
+  if (!geo_ok(g, kWeightGrad) || shapes[0][1] != g.O || shapes[0][2] != g.OH || shapes[0][3] != g.OW) return 1;
+  const int64_t N = g.N, O = g.O, OH = g.OH, OW = g.OW, C = g.C, H = g.H, W = g.W, P = g.P, K = g.K, S = g.S;
+  if (use_gemm(C * K * K, O, K, S, OH * OW, kWeightGrad)) {
     conv_wgrad_gemm(dy, x, dw, g);
     return 0;
   }
-  if (blocked_wgrad(K, O, OH * OW)) {
-    switch (K) {
+  if (blocked_wgrad(K, S, O, OH * OW)) {
+    switch (S == 1 ? K : 2) {   // taps per row (above stride 1, blocked_wgrad holds for 2 only)
+      case 2: conv_wgrad_direct_k<2, 6, 8>(dy, x, dw, g); return 0;
       case 3: conv_wgrad_direct_k<3, 3, 6>(dy, x, dw, g); return 0;
       case 4: conv_wgrad_direct_k<4, 2, 4>(dy, x, dw, g); return 0;
       case 7: conv_wgrad_direct_k<7, 1, 2>(dy, x, dw, g); return 0;
