@@ -142,7 +142,7 @@ static inline float hsum(v16 v) {
 struct FloatBuf {
   std::unique_ptr<float[]> p;
   explicit FloatBuf(size_t n) : p(new float[n]) {}
-  float* data() { return p.get(); }
+  float* data() const { return p.get(); }
   float& operator[](size_t i) { return p[i]; }
 };
 
@@ -237,11 +237,14 @@ enum ConvPart { kForward = 0, kWeightGrad = 1, kInputGrad = 2 };
 // the output phases of 3x3 and 4x4 kernels at stride 2 (conv_dgrad_phases).
 static bool wide_taps(int64_t KT) { return KT == 1 || KT == 2 || KT == 4 || KT == 9 || KT == 16 || KT == 49; }
 
+// The taps of a K-tap kernel dimension that fall on phase a at stride S: a, a + S, ... (ceil((K - a) / S)).
+static int64_t phase_taps(int64_t K, int64_t S, int64_t a) { return (K - a + S - 1) / S; }
+
 // Whether a weight gradient takes the blocked direct kernel (conv_wgrad_direct): K > 1, more than 8
 // outputs over at least kBlockedWgradMinPositions output pixels; at stride S > 1, ceil(K / S) = 2 taps
 // per phase row (3x3 and 4x4 kernels at stride 2).
 static bool blocked_wgrad(int64_t K, int64_t S, int64_t O, int64_t OHW) {
-  if (S > 1 && (K < S || (K + S - 1) / S != 2)) return false;
+  if (S > 1 && (K < S || phase_taps(K, S, 0) != 2)) return false;
   return K > 1 && O > 8 && OHW >= kBlockedWgradMinPositions;
 }
 
@@ -255,7 +258,7 @@ static bool direct_covers(int64_t K, int64_t S, int64_t O, int64_t OHW, ConvPart
   if (part == kWeightGrad) return blocked_wgrad(K, S, O, OHW);
   for (int64_t a = 0; a < S; ++a)
     for (int64_t b = 0; b < S; ++b)
-      if (!wide_taps((K - a + S - 1) / S * ((K - b + S - 1) / S))) return false;
+      if (!wide_taps(phase_taps(K, S, a) * phase_taps(K, S, b))) return false;
   return true;
 }
 
@@ -597,7 +600,8 @@ static FloatBuf phase_split(const float* x, int64_t N, int64_t C, int64_t H, int
             continue;
           }
           // Columns j with 0 <= S*j + b - P < W: [j0, j1); zeros around them.
-          const int64_t j0 = std::min(Wq, (P - b + S - 1) / S), j1 = std::max(j0, std::min(Wq, (W + P - b + S - 1) / S));
+          const int64_t j0 = std::min(Wq, (P - b + S - 1) / S);
+          const int64_t j1 = std::max(j0, std::min(Wq, (W + P - b + S - 1) / S));
           const float* r = src + h * W + S * j0 + b - P;
           std::fill(dst, dst + j0, 0.f);
           if (S == 2)   // (a constant stride: vectorised)
@@ -610,18 +614,33 @@ static FloatBuf phase_split(const float* x, int64_t N, int64_t C, int64_t H, int
   return xs;
 }
 
-// The direct forward of any stride (K*K must be a compiled tap count, wide_taps).
+// The input of a convolution laid out for the direct kernels (the forward and the weight gradient): per
+// channel S x S planes of Hq x Wq floats (cs floats in all), the padded input itself at stride 1 (rows of
+// exactly Wq = W + 2P floats), its phase planes above (phase_split); `tail` zeros after the last plane.
+struct WideInput {
+  int64_t Hq, Wq, cs;
+  FloatBuf buf;
+  // Where tap (kh, kw) starts within a channel: plane (kh % S, kw % S), row kh / S, column kw / S.
+  int64_t tap(int64_t kh, int64_t kw, int64_t S) const {
+    return ((kh % S) * S + kw % S) * Hq * Wq + kh / S * Wq + kw / S;
+  }
+};
+
+static WideInput wide_input(const float* x, const Geo& g, int64_t tail) {
+  const int64_t S = g.S, Hq = (g.H + 2 * g.P + S - 1) / S, Wq = (g.W + 2 * g.P + S - 1) / S;
+  return {Hq, Wq, S * S * Hq * Wq,
+          S == 1 ? pad_input(x, g.N, g.C, g.H, g.W, g.P, Wq, tail)
+                 : phase_split(x, g.N, g.C, g.H, g.W, g.P, S, Hq, Wq, tail)};
+}
+
+// The direct forward of any stride (K*K must be a compiled tap count, wide_taps). The reads of the last
+// tile end at most K - 1 + kWideTail floats past the last plane.
 static void conv_fwd_direct(const float* x, const float* w, const float* b, float* y, const Geo& g) {
-  const int64_t N = g.N, C = g.C, K = g.K, S = g.S;
-  const int64_t Hq = (g.H + 2 * g.P + S - 1) / S, Wq = (g.W + 2 * g.P + S - 1) / S, cs = S * S * Hq * Wq;
-  WideConv p{nullptr, N, C, C * cs, cs, {}, Wq, g.OH, g.OW, w, b, g.O, y, g.O * g.OHW(), g.OHW(), g.OW, 1};
-  for (int64_t kh = 0; kh < K; ++kh)
-    for (int64_t kw = 0; kw < K; ++kw) p.off.push_back(((kh % S) * S + kw % S) * Hq * Wq + kh / S * Wq + kw / S);
-  // Stride 1: rows of exactly Wq floats. The reads of the last tile end at most K - 1 + kWideTail floats
-  // past the last plane.
-  FloatBuf xp = S == 1 ? pad_input(x, N, C, g.H, g.W, g.P, Wq, kWideTail + K)
-                       : phase_split(x, N, C, g.H, g.W, g.P, S, Hq, Wq, kWideTail + K);
-  p.x = xp.data();
+  const WideInput in = wide_input(x, g, kWideTail + g.K);
+  WideConv p{in.buf.data(), g.N, g.C, g.C * in.cs, in.cs, {}, in.Wq, g.OH, g.OW, w, b, g.O, y, g.O * g.OHW(), g.OHW(),
+             g.OW, 1};
+  for (int64_t kh = 0; kh < g.K; ++kh)
+    for (int64_t kw = 0; kw < g.K; ++kw) p.off.push_back(in.tap(kh, kw, g.S));
   run_wide_conv(p);
 }
 
@@ -665,7 +684,7 @@ extern "C" int Conv2dFwd(int nparam, void** params, int* ndims, int64_t** shapes
 // element of dx belongs to exactly one phase. (Replaces w^T x dy through SGEMM and its col2im scatter.)
 static void conv_dgrad_phases(const float* dy, const float* w, float* dx, const Geo& g) {
   const int64_t N = g.N, C = g.C, O = g.O, K = g.K, S = g.S, P = g.P, H = g.H, W = g.W;
-  const int64_t T = (K + S - 1) / S, Pd = T - 1;       // dy gets Pd zero rows and columns before it
+  const int64_t Pd = phase_taps(K, S, 0) - 1;          // dy gets Pd zero rows and columns before it
   // Phase a covers the outputs i in [lo, hi) with 0 <= S*i + a - P < H, and reads dy rows i - Ka + 1 ..
   // i: rows of the padded dy up to hi - 1 + Pd (below dy's own rows: zeros).
   auto lo = [&](int64_t a) { return (P - a + S - 1) / S; };
@@ -674,12 +693,12 @@ static void conv_dgrad_phases(const float* dy, const float* w, float* dx, const 
   FloatBuf dyp = pad_input(dy, N, O, g.OH, g.OW, Pd, Wd, Wd + kWideTail, Hd);
   const std::vector<float> zeros((size_t)C, 0.f);
   // Every phase's taps, flipped, as [c][o][m'][n'], in one pass over w (one (o, c) kernel at a time: w read
-  // a cache line at a time instead of one float per phase and line).
-  // Each of the K*K taps, phase by phase: where it comes from in a kernel and where it goes.
+  // a cache line at a time instead of one float per phase and line). The tables say, for each of the K*K
+  // taps in phase order, where it comes from in a kernel and where it goes.
   std::vector<int64_t> base(S * S + 1, 0), src_at, dst_at, taps_of;
   for (int64_t a = 0; a < S; ++a)
     for (int64_t b = 0; b < S; ++b) {
-      const int64_t Ka = (K - a + S - 1) / S, Kb = (K - b + S - 1) / S, ab = a * S + b;
+      const int64_t Ka = phase_taps(K, S, a), Kb = phase_taps(K, S, b), ab = a * S + b;
       base[ab + 1] = base[ab] + C * O * Ka * Kb;
       for (int64_t m = 0; m < Ka; ++m)
         for (int64_t n = 0; n < Kb; ++n) {
@@ -697,7 +716,7 @@ static void conv_dgrad_phases(const float* dy, const float* w, float* dx, const 
   });
   for (int64_t a = 0; a < S; ++a)
     for (int64_t b = 0; b < S; ++b) {
-      const int64_t Ka = (K - a + S - 1) / S, Kb = (K - b + S - 1) / S;
+      const int64_t Ka = phase_taps(K, S, a), Kb = phase_taps(K, S, b);
       const int64_t i0 = lo(a), j0 = lo(b), Ma = hi(a, H) - i0, Mb = hi(b, W) - j0;
       if (Ma <= 0 || Mb <= 0) continue;
       // Tap (m', n') reads dy[i - (Ka - 1 - m'), j - (Kb - 1 - n')] with weight w[., ., S*(Ka-1-m') + a, ...].
@@ -829,20 +848,17 @@ static inline void wgrad_tile(const float* const* xr, const float* dyt, int64_t 
 
 template <int KW, int RT, int NV>
 static void conv_wgrad_direct(const float* dy, const float* x, float* dw, const Geo& g) {
-  const int64_t N = g.N, C = g.C, O = g.O, K = g.K, S = g.S, OH = g.OH, OW = g.OW;
-  const int64_t Hq = (g.H + 2 * g.P + S - 1) / S, Wq = (g.W + 2 * g.P + S - 1) / S, HW = Hq * Wq;
-  const int64_t cs = S * S * HW, KK = K * K;                          // as in conv_fwd_direct
+  const int64_t N = g.N, C = g.C, O = g.O, K = g.K, S = g.S, OH = g.OH, OW = g.OW, KK = K * K;
   const int64_t OV = 16 * NV, Op = (O + OV - 1) / OV * OV;            // outputs in whole tiles
   // Rows (c, kh, b) of KW taps kw = S*n + b (n < KW, the taps kw >= K computed and dropped): at stride 1
   // the rows (c, kh) of K taps.
   const int64_t rows = C * K * S, RB = (rows + RT - 1) / RT;
   const int64_t Rp = RB * RT * KW;                                    // dw^T rows, the last block padded
-  const int64_t Q = OH * Wq;                                          // wide positions per sample
   const int64_t QB = std::max<int64_t>(64, std::min<int64_t>(1024, (int64_t(1) << 16) / Op));
+  const WideInput in = wide_input(x, g, QB + K);
+  const int64_t Wq = in.Wq, cs = in.cs, Q = OH * Wq;                  // wide positions per sample
   const int64_t qblocks = (Q + QB - 1) / QB, steps = N * qblocks;
   const int64_t parts = std::min<int64_t>(steps, Pool::get().threads());
-  FloatBuf xp = S == 1 ? pad_input(x, N, C, g.H, g.W, g.P, Wq, QB + K)
-                       : phase_split(x, N, C, g.H, g.W, g.P, S, Hq, Wq, QB + K);
   FloatBuf dwt((size_t)(parts * Rp * Op));   // each thread zeroes its own dw^T
   parallel_for(parts, [&](int64_t part) {
     thread_local std::vector<float> dyt, zero;
@@ -866,12 +882,12 @@ static void conv_wgrad_direct(const float* dy, const float* x, float* dw, const 
           for (; i < 16; ++i) d[i] = 0.f;
         }
       }
-      const float* xn = xp.data() + n * C * cs + q0;
+      const float* xn = in.buf.data() + n * C * cs + q0;
       for (int64_t rb = 0; rb < RB; ++rb) {
         const float* xr[RT];
         for (int t = 0; t < RT; ++t) {
           const int64_t row = rb * RT + t, c = row / (K * S), kh = row / S % K, b = row % S;
-          xr[t] = row < rows ? xn + c * cs + ((kh % S) * S + b) * HW + kh / S * Wq : zero.data();
+          xr[t] = row < rows ? xn + c * cs + in.tap(kh, b, S) : zero.data();
         }
         for (int64_t o0 = 0; o0 < Op; o0 += OV)
           wgrad_tile<KW, RT, NV>(xr, &dyt[(size_t)o0], Op, nq, acc + rb * RT * KW * Op + o0, Op);
