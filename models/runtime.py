@@ -52,23 +52,35 @@ def absorb_numpy_abi_error():
 
 
 def quiet_waiting_thread():
-    """Give the calling thread the lowest CPU priority (nice 19), on Linux; returns whether it did.
+    """Make the calling thread run only on otherwise idle cores, on Linux; returns whether it did.
 
     MindSpore 2.10 waits for a running graph on the host thread by spinning without a pause
     (`Tensor.asnumpy` -> `Pipeline::WaitAll` -> `AsyncRQueue::Wait`, seen with perf and gdb; the jitted
     training steps run asynchronously, so the training loop's main thread spends the whole step there).
-    With as many compute threads as cores the spinning thread takes a share of the cores from the kernels:
-    a CycleGAN training iteration on this 2-core machine took 21.8-26.6 s with the main thread at its
-    normal priority and 14.8-17.3 s at nice 19 (docs/notes_session10.md). Call it once MindSpore has started
-    its worker threads (after the first training step): a thread started later by this one inherits its
-    priority. Not on other systems (there a thread id is no process id); FACEGAN_QUIET_WAIT=0 turns it off.
+    With as many compute threads as cores the spinning thread takes a share of the cores from the kernels.
+    The thread goes to the SCHED_IDLE policy: it runs only when no normal thread wants the core, and a
+    normal thread that wakes up takes the core from it at once. (Where SCHED_IDLE cannot be set: nice 19,
+    which still left it about a quarter of the CPU time in a U-GAT-IT iteration, per `perf`.)
+    Measured on this 2-core machine: a CycleGAN iteration took 21.8-26.6 s at normal priority, 14.8-17.3 s
+    at nice 19 (docs/notes_session10.md); a U-GAT-IT iteration (photo2cartoon, batch 1) 11.2-13.2 s at nice 19
+    and 9.7-9.8 s under SCHED_IDLE (medians of two alternating runs of five, docs/notes_session12.md).
+    Call it once MindSpore has started its worker threads (after the first step): a thread started later by
+    this one inherits its policy. Not on other systems (there a thread id is no process id);
+    FACEGAN_QUIET_WAIT=0 turns it off. The policy stays for the thread's life (an unprivileged thread may not
+    be able to leave SCHED_IDLE again).
     """
     import sys
     import threading
     if not sys.platform.startswith("linux") or os.environ.get("FACEGAN_QUIET_WAIT", "1") == "0":
         return False
+    me = threading.get_native_id()
+    try:   # Linux: a thread id names this thread only
+        os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
+        return True
+    except (AttributeError, OSError):
+        pass
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)   # Linux: this thread only
+        os.setpriority(os.PRIO_PROCESS, me, 19)
     except OSError:
         return False
     return True

@@ -1,4 +1,4 @@
-"""models.runtime.quiet_waiting_thread: the thread that waits on MindSpore (and only it) drops to nice 19."""
+"""models.runtime.quiet_waiting_thread: the thread that waits on MindSpore (and only it) goes to SCHED_IDLE."""
 import os
 import sys
 import threading
@@ -17,9 +17,9 @@ def _in_thread(env_value, monkeypatch):
 
     def body():
         me = threading.get_native_id()
-        out["before"] = os.getpriority(os.PRIO_PROCESS, me)
+        out["before"] = os.sched_getscheduler(me)
         out["did"] = runtime.quiet_waiting_thread()
-        out["after"] = os.getpriority(os.PRIO_PROCESS, me)
+        out["after"] = os.sched_getscheduler(me)
 
     t = threading.Thread(target=body)
     t.start()
@@ -30,10 +30,10 @@ def _in_thread(env_value, monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
 def test_quiet_waiting_thread_lowers_only_the_calling_thread(monkeypatch):
     main = threading.get_native_id()
-    main_before = os.getpriority(os.PRIO_PROCESS, main)
+    main_before = os.sched_getscheduler(main)
     out = _in_thread(None, monkeypatch)
-    assert out["did"] and out["after"] == 19 and out["before"] == main_before
-    assert os.getpriority(os.PRIO_PROCESS, main) == main_before      # the rest of the process keeps its own
+    assert out["did"] and out["after"] == os.SCHED_IDLE and out["before"] == main_before != os.SCHED_IDLE
+    assert os.sched_getscheduler(main) == main_before      # the rest of the process keeps its own
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
