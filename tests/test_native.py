@@ -38,6 +38,7 @@ CONV_ROWS = [
     (3, 8, 7, 0, (2, 20, 23), True),
     (8, 5, 3, 1, (2, 17, 20), False),
     (6, 4, 1, 0, (1, 9, 12), True),
+    (20, 24, 1, 0, (2, 40, 70), False),  # 1x1 SGEMM in place: two pixel blocks per sample, the second short
     (5, 3, 4, 1, (2, 12, 15), True),
     (16, 9, 3, 2, (1, 33, 40), True),
     (40, 16, 3, 1, (1, 8, 70), False),   # more input channels than one block; rows past 64 pixels
@@ -500,7 +501,9 @@ def test_gemm_rule():
     assert not native.picks_gemm(256, 256, 3) and not native.picks_gemm(16, 8, 3)
     assert not native.picks_gemm(256, 512, 4, out_pixels=31 * 31) and not native.picks_gemm(512, 1, 4)
     assert native.picks_gemm(1024, 2048, 4, out_pixels=7 * 7) and not native.picks_gemm(1024, 16, 4, out_pixels=49)
-    assert native.picks_gemm(32, 32, 1) and not native.picks_gemm(32, 3, 1)   # 1x1: by output count
+    # 1x1: SGEMM (on the input in place at stride 1), whatever the output count
+    assert native.picks_gemm(32, 32, 1) and native.picks_gemm(32, 3, 1) and native.picks_gemm(3, 32, 1, part="input")
+    assert native.picks_gemm(32, 3, 1, 2) and native.picks_gemm(3, 32, 1, part="weight")
     # weight gradient: the direct kernel over many pixels, SGEMM at large fan-in over few
     assert not native.picks_gemm(256, 256, 3, part="weight") and not native.picks_gemm(64, 32, 3, part="weight")
     assert native.picks_gemm(128, 16, 3, part="weight", out_pixels=32 * 32)

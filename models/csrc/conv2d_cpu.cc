@@ -226,8 +226,10 @@ class Blas {
 // - the weight gradient: the blocked direct kernel with > 8 outputs over >= kBlockedWgradMinPositions
 //   output pixels (conv_wgrad_direct); else SGEMM at fan-in >= 1024 with >= 16 outputs (session 7: 64 ->
 //   32 3x3 at 256 px 28.9 / 32.6 ms 4-output direct kernel against 38.5 / 34.6 GEMM in two runs);
-// - 1x1 convolutions with >= 16 outputs (32 -> 32 1x1 at 256 px: weight gradient 6.8 ms direct against 3.7
-//   GEMM; 64 -> 256 1x1 at 64 px forward 2.5 against 1.7).
+// - 1x1 convolutions (the direct kernels have none at stride > 1). At stride 1 the input is its own im2col
+//   matrix (`pointwise`): SGEMM reads it and writes the output in place. Session 12, ms, direct / SGEMM,
+//   at 256 px, batch 2: 32 -> 3 forward 2.0-2.6 / 1.15, the input gradient of 3 -> 32 2.7-4.1 / 1.3-1.5;
+//   session 6: 32 -> 32 weight gradient 6.8 / 3.7, 64 -> 256 at 64 px forward 2.5 / 1.7.
 static const int64_t kGemmMaxPositions = 128, kGemmMinFanIn = 1024, kGemmMinOut = 32;
 static const int64_t kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16, kBlockedWgradMinPositions = 2048;
 static const int64_t kPhaseDgradMinPixels = 2048;
@@ -269,7 +271,7 @@ static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t S, int64_t OH
   if (!direct_covers(K, S, O, OHW, part)) return true;
   const char* e = std::getenv("FACEGAN_NATIVE_GEMM");
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
-  if (K == 1) return O >= 16;
+  if (K == 1) return true;
   if (part == kWeightGrad)
     return !blocked_wgrad(K, S, O, OHW) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
   if (part == kInputGrad && S > 1 && OHW < kPhaseDgradMinPixels) return true;
@@ -292,6 +294,14 @@ static int64_t gemm_tile(int64_t R, int64_t OHW) {
   return std::min(t, OHW);
 }
 
+// gemm_tile, made smaller (whole 64-pixel multiples, at least 256) where N samples of OHW pixels would
+// otherwise give fewer than two tasks per thread (128 -> 128 1x1 at 64 x 64 px, batch 1: one block).
+static int64_t pixel_tile(int64_t R, int64_t OHW, int64_t N) {
+  const int64_t t = gemm_tile(R, OHW), want = (2 * Pool::get().threads() + N - 1) / N;
+  if ((OHW + t - 1) / t >= want) return t;
+  return std::min(OHW, std::max<int64_t>(256, (OHW + want - 1) / want + 63) / 64 * 64);
+}
+
 // The geometry of one convolution: x (N,C,H,W), w (O,C,K,K), zero padding P, stride S, y (N,O,OH,OW).
 struct Geo {
   int64_t N, C, H, W, O, K, P, S, OH, OW;
@@ -300,6 +310,9 @@ struct Geo {
   int64_t R() const { return C * K * K; }
   int64_t OHW() const { return OH * OW; }
 };
+
+// A 1x1 convolution at stride 1 (so without padding): x[n] is already its own im2col matrix [C, H*W].
+static bool pointwise(const Geo& g) { return g.K == 1 && g.S == 1 && g.P == 0; }
 
 // col[r - r0, j] = x[c, oh*S + kh - P, ow*S + kw - P] (zero outside) for the unrolled rows r = (c, kh, kw)
 // in [r0, r1) and the output pixels p0 + j = (oh, ow), j < np. x is one sample.
@@ -354,27 +367,41 @@ static void col2im_add(const float* col, const Geo& g, int64_t r0, int64_t r1, f
 // y[n] = w[O, C*K*K] x col(x[n])[C*K*K, pixels] + b, in blocks of pixels.
 static void conv_fwd_gemm(const float* x, const float* w, const float* b, float* y, const Geo& g) {
   const int64_t OHW = g.OHW(), R = g.R(), O = g.O, CHW = g.C * g.H * g.W;
-  const int64_t T = gemm_tile(R, OHW), tiles = (OHW + T - 1) / T;
+  const bool pw = pointwise(g);
+  const int64_t T = pixel_tile(R, OHW, g.N), tiles = (OHW + T - 1) / T;
   const Blas& blas = Blas::get();
   parallel_for(g.N * tiles, [&](int64_t task) {
     thread_local std::vector<float> col;
     const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
-    col.resize((size_t)(R * np));
-    im2col(x + n * CHW, g, 0, R, p0, np, col.data());
+    const float* cols = x + n * CHW + p0;   // pointwise: x is its own im2col, read in place
+    if (!pw) {
+      col.resize((size_t)(R * np));
+      im2col(x + n * CHW, g, 0, R, p0, np, col.data());
+      cols = col.data();
+    }
     float* yn = y + n * O * OHW + p0;
     for (int64_t o = 0; o < O; ++o) std::fill(yn + o * OHW, yn + o * OHW + np, b[o]);
-    blas.gemm(false, false, O, np, R, w, R, col.data(), np, 1.f, yn, OHW);
+    blas.gemm(false, false, O, np, R, w, R, cols, pw ? OHW : np, 1.f, yn, OHW);
   });
 }
 
 // dx[n] = col2im(w^T[C*K*K, O] x dy[n][O, pixels]), in blocks of input channels (disjoint parts of dx).
+// Pointwise: dx[n] = w^T dy[n] itself, in blocks of pixels (each task reads only its pixels of dy).
 static void conv_dgrad_gemm(const float* dy, const float* w, float* dx, const Geo& g) {
+  const Blas& blas = Blas::get();
+  if (pointwise(g)) {
+    const int64_t HW = g.H * g.W, T = pixel_tile(g.O, HW, g.N), tiles = (HW + T - 1) / T;
+    parallel_for(g.N * tiles, [&](int64_t task) {
+      const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, HW - p0);
+      blas.gemm(true, false, g.C, np, g.O, w, g.C, dy + n * g.O * HW + p0, HW, 0.f, dx + n * g.C * HW + p0, HW);
+    });
+    return;
+  }
   const int64_t KK = g.K * g.K, R = g.R(), OHW = g.OHW(), CHW = g.C * g.H * g.W;
   const int64_t threads = Pool::get().threads();
   int64_t cb = std::max<int64_t>(1, kBlockFloats / (KK * OHW));
   cb = std::min(cb, std::max<int64_t>(1, (g.C + 2 * threads - 1) / (2 * threads)));
   const int64_t blocks = (g.C + cb - 1) / cb;
-  const Blas& blas = Blas::get();
   parallel_for(g.N * blocks, [&](int64_t task) {
     thread_local std::vector<float> col;
     const int64_t n = task / blocks, c0 = task % blocks * cb, nc = std::min(cb, g.C - c0);
@@ -403,10 +430,14 @@ static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, const Ge
     parallel_for(blocks, [&](int64_t blk) {
       thread_local std::vector<float> col;
       const int64_t r0 = blk * rb, nr = std::min(rb, R - r0);
-      col.resize((size_t)(nr * OHW));
+      if (!pointwise(g)) col.resize((size_t)(nr * OHW));
       for (int64_t n = 0; n < g.N; ++n) {
-        im2col(x + n * CHW, g, r0, r0 + nr, 0, OHW, col.data());
-        blas.gemm(false, true, O, nr, OHW, dy + n * O * OHW, OHW, col.data(), OHW, n ? 1.f : 0.f, dw + r0, R);
+        const float* cols = x + n * CHW + r0 * OHW;
+        if (!pointwise(g)) {
+          im2col(x + n * CHW, g, r0, r0 + nr, 0, OHW, col.data());
+          cols = col.data();
+        }
+        blas.gemm(false, true, O, nr, OHW, dy + n * O * OHW, OHW, cols, OHW, n ? 1.f : 0.f, dw + r0, R);
       }
     });
     return;
@@ -420,9 +451,14 @@ static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, const Ge
     bool first = true;
     for (int64_t task = part; task < tasks; task += parts) {
       const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
-      col.resize((size_t)(R * np));
-      im2col(x + n * CHW, g, 0, R, p0, np, col.data());
-      blas.gemm(false, true, O, R, np, dy + n * O * OHW + p0, OHW, col.data(), np, first ? 0.f : 1.f, out, R);
+      const float* cols = x + n * CHW + p0;
+      if (!pointwise(g)) {
+        col.resize((size_t)(R * np));
+        im2col(x + n * CHW, g, 0, R, p0, np, col.data());
+        cols = col.data();
+      }
+      blas.gemm(false, true, O, R, np, dy + n * O * OHW + p0, OHW, cols, pointwise(g) ? OHW : np, first ? 0.f : 1.f,
+                out, R);
       first = false;
     }
   });
