@@ -65,20 +65,24 @@ def quiet_waiting_thread():
     at nice 19 (docs/notes_session10.md); a U-GAT-IT iteration (photo2cartoon, batch 1) 11.2-13.2 s at nice 19
     and 9.7-9.8 s under SCHED_IDLE (medians of two alternating runs of five, docs/notes_session12.md).
     Call it once MindSpore has started its worker threads (after the first step): a thread started later by
-    this one inherits its policy. Not on other systems (there a thread id is no process id);
-    FACEGAN_QUIET_WAIT=0 turns it off. The policy stays for the thread's life (an unprivileged thread may not
-    be able to leave SCHED_IDLE again).
+    this one inherits its policy. Not on other systems (there a thread id is no process id).
+    FACEGAN_QUIET_WAIT=0 turns it off; FACEGAN_QUIET_WAIT=nice asks for nice 19 only, for a machine shared
+    with other busy programs, where a SCHED_IDLE thread gets almost no CPU while they run (and the loop's
+    host-side work is on this thread). The policy stays for the thread's life: an unprivileged thread may
+    not leave SCHED_IDLE or lower its nice value again.
     """
     import sys
     import threading
-    if not sys.platform.startswith("linux") or os.environ.get("FACEGAN_QUIET_WAIT", "1") == "0":
+    mode = os.environ.get("FACEGAN_QUIET_WAIT", "1")
+    if not sys.platform.startswith("linux") or mode == "0":
         return False
     me = threading.get_native_id()
-    try:   # Linux: a thread id names this thread only
-        os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
-        return True
-    except (AttributeError, OSError):
-        pass
+    if mode != "nice":
+        try:   # Linux: a thread id names this thread only
+            os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
+            return True
+        except (AttributeError, OSError):
+            pass
     try:
         os.setpriority(os.PRIO_PROCESS, me, 19)
     except OSError:

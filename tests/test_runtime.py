@@ -18,8 +18,10 @@ def _in_thread(env_value, monkeypatch):
     def body():
         me = threading.get_native_id()
         out["before"] = os.sched_getscheduler(me)
+        out["nice_before"] = os.getpriority(os.PRIO_PROCESS, me)
         out["did"] = runtime.quiet_waiting_thread()
         out["after"] = os.sched_getscheduler(me)
+        out["nice_after"] = os.getpriority(os.PRIO_PROCESS, me)
 
     t = threading.Thread(target=body)
     t.start()
@@ -40,3 +42,9 @@ def test_quiet_waiting_thread_lowers_only_the_calling_thread(monkeypatch):
 def test_quiet_waiting_thread_can_be_switched_off(monkeypatch):
     out = _in_thread("0", monkeypatch)
     assert not out["did"] and out["after"] == out["before"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_quiet_waiting_thread_nice_only(monkeypatch):
+    out = _in_thread("nice", monkeypatch)
+    assert out["did"] and out["after"] == out["before"] != os.SCHED_IDLE and out["nice_after"] == 19
