@@ -41,7 +41,7 @@ def test_quiet_waiting_thread_lowers_only_the_calling_thread(monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
 def test_quiet_waiting_thread_can_be_switched_off(monkeypatch):
     out = _in_thread("0", monkeypatch)
-    assert not out["did"] and out["after"] == out["before"]
+    assert not out["did"] and out["after"] == out["before"] and out["nice_after"] == out["nice_before"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")

@@ -364,24 +364,33 @@ static void col2im_add(const float* col, const Geo& g, int64_t r0, int64_t r1, f
   }
 }
 
+// The rows [r0, r0 + nr) x pixels [p0, p0 + np) of sample x's im2col matrix, for SGEMM: a pointwise
+// convolution's x itself (row stride ld = OHW, nothing copied), else im2col into `col` (ld = np).
+static const float* im2col_rows(const float* x, const Geo& g, int64_t r0, int64_t nr, int64_t p0, int64_t np,
+                                std::vector<float>& col, int64_t& ld) {
+  if (pointwise(g)) {
+    ld = g.OHW();
+    return x + r0 * ld + p0;
+  }
+  col.resize((size_t)(nr * np));
+  im2col(x, g, r0, r0 + nr, p0, np, col.data());
+  ld = np;
+  return col.data();
+}
+
 // y[n] = w[O, C*K*K] x col(x[n])[C*K*K, pixels] + b, in blocks of pixels.
 static void conv_fwd_gemm(const float* x, const float* w, const float* b, float* y, const Geo& g) {
   const int64_t OHW = g.OHW(), R = g.R(), O = g.O, CHW = g.C * g.H * g.W;
-  const bool pw = pointwise(g);
   const int64_t T = pixel_tile(R, OHW, g.N), tiles = (OHW + T - 1) / T;
   const Blas& blas = Blas::get();
   parallel_for(g.N * tiles, [&](int64_t task) {
     thread_local std::vector<float> col;
     const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
-    const float* cols = x + n * CHW + p0;   // pointwise: x is its own im2col, read in place
-    if (!pw) {
-      col.resize((size_t)(R * np));
-      im2col(x + n * CHW, g, 0, R, p0, np, col.data());
-      cols = col.data();
-    }
+    int64_t ld;
+    const float* cols = im2col_rows(x + n * CHW, g, 0, R, p0, np, col, ld);
     float* yn = y + n * O * OHW + p0;
     for (int64_t o = 0; o < O; ++o) std::fill(yn + o * OHW, yn + o * OHW + np, b[o]);
-    blas.gemm(false, false, O, np, R, w, R, cols, pw ? OHW : np, 1.f, yn, OHW);
+    blas.gemm(false, false, O, np, R, w, R, cols, ld, 1.f, yn, OHW);
   });
 }
 
@@ -430,14 +439,10 @@ static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, const Ge
     parallel_for(blocks, [&](int64_t blk) {
       thread_local std::vector<float> col;
       const int64_t r0 = blk * rb, nr = std::min(rb, R - r0);
-      if (!pointwise(g)) col.resize((size_t)(nr * OHW));
       for (int64_t n = 0; n < g.N; ++n) {
-        const float* cols = x + n * CHW + r0 * OHW;
-        if (!pointwise(g)) {
-          im2col(x + n * CHW, g, r0, r0 + nr, 0, OHW, col.data());
-          cols = col.data();
-        }
-        blas.gemm(false, true, O, nr, OHW, dy + n * O * OHW, OHW, cols, OHW, n ? 1.f : 0.f, dw + r0, R);
+        int64_t ld;
+        const float* cols = im2col_rows(x + n * CHW, g, r0, nr, 0, OHW, col, ld);
+        blas.gemm(false, true, O, nr, OHW, dy + n * O * OHW, OHW, cols, ld, n ? 1.f : 0.f, dw + r0, R);
       }
     });
     return;
@@ -451,14 +456,9 @@ static void conv_wgrad_gemm(const float* dy, const float* x, float* dw, const Ge
     bool first = true;
     for (int64_t task = part; task < tasks; task += parts) {
       const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
-      const float* cols = x + n * CHW + p0;
-      if (!pointwise(g)) {
-        col.resize((size_t)(R * np));
-        im2col(x + n * CHW, g, 0, R, p0, np, col.data());
-        cols = col.data();
-      }
-      blas.gemm(false, true, O, R, np, dy + n * O * OHW + p0, OHW, cols, pointwise(g) ? OHW : np, first ? 0.f : 1.f,
-                out, R);
+      int64_t ld;
+      const float* cols = im2col_rows(x + n * CHW, g, 0, R, p0, np, col, ld);
+      blas.gemm(false, true, O, R, np, dy + n * O * OHW + p0, OHW, cols, ld, first ? 0.f : 1.f, out, R);
       first = false;
     }
   });
