@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The convolution four ways on the networks' shapes, same run, same inputs.
+"""The convolution five ways on the networks' shapes, same run, same inputs.
 
   .venv/bin/python bench/conv_kernels.py [--repeat 7] [--shapes p2c|all] [--backward]
 
@@ -9,8 +9,9 @@ One stride-1, zero-padded convolution (no bias), each timed as a median of --rep
                    a reference loop here, see bench/conv_isa.py)
   direct           models.layers.Conv2d, the hand-written direct kernel of models/csrc/conv2d_cpu.cc
   gemm             the same layer on the kernels' im2col + SGEMM path (NumPy's OpenBLAS)
-The networks use the native layer, which picks direct or GEMM per call by fan-in and output channels
-(`use_gemm` in the C++ source; the "native" column marks the one it picks).
+  winograd         the same layer on Winograd F(4x4, 3x3) (3x3 kernels only; its products on SGEMM)
+The networks use the native layer, which picks the path per call (`use_winograd` and `use_gemm` in the C++
+source: channels, fan-in, pixels; * marks the one it picks for the forward).
 With --backward each run is forward + backward: input and weight gradients of sum(y * y * g) / 2, a loss
 that needs y (with a loss linear in y, graph mode drops the forward convolution altogether). Every column
 includes copying the result to host. The shapes are the stride-1 convolutions of the photo2cartoon
@@ -60,8 +61,9 @@ def main():
     print(f"stride-1 convolutions, batch 1, {what}, median of {a.repeat}; ratio = time / PyTorch; "
           f"* = the path the networks take (GEMM: {native.blas_library() or 'unavailable'})")
     print("| in -> out, kernel, size | GFLOP | PyTorch ms | MindSpore ms (ratio) | direct ms (ratio) "
-          "| GEMM ms (ratio) | GFLOP/s PT / MS / direct / GEMM | max diff MS / direct / GEMM |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| GEMM ms (ratio) | Winograd ms (ratio) | GFLOP/s PT / MS / direct / GEMM / Winograd "
+          "| max diff MS / direct / GEMM / Winograd |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for cin, cout, k, s, p in shapes:
         rng = np.random.default_rng(0)
         x = rng.standard_normal((1, cin, s, s)).astype(np.float32)
@@ -109,22 +111,35 @@ def main():
             if path is None:
                 return run
 
-            def forced():   # the C++ side reads FACEGAN_NATIVE_GEMM at every call
-                os.environ["FACEGAN_NATIVE_GEMM"] = path
+            def forced():   # the C++ side reads these variables at every call
+                saved = {n: os.environ.get(n) for n in path}
+                os.environ.update(path)
                 try:
                     return run()
                 finally:
-                    os.environ.pop("FACEGAN_NATIVE_GEMM")
+                    for n, v in saved.items():
+                        if v is None:
+                            os.environ.pop(n)
+                        else:
+                            os.environ[n] = v
             return forced
 
-        runners = [ms_runner(plain), ms_runner(fast, "0")] + ([ms_runner(fast, "1")] if gemm else [])
+        paths = [{"FACEGAN_NATIVE_GEMM": "0", "FACEGAN_NATIVE_WINOGRAD": "0"}]
+        if gemm:
+            paths.append({"FACEGAN_NATIVE_GEMM": "1", "FACEGAN_NATIVE_WINOGRAD": "0"})
+            if k == 3:
+                paths.append({"FACEGAN_NATIVE_WINOGRAD": "1"})
+        runners = [ms_runner(plain)] + [ms_runner(fast, path) for path in paths]
         diffs = [float(np.abs(r() - ref).max()) for r in runners]
         tt = timed(t_run, a.repeat)
         times = [timed(r, a.repeat) for r in runners]
         gflop = 2 * cin * cout * k * k * os_ * os_ / 1e9 * (3 if a.backward else 1)
-        picks_gemm = gemm and native.picks_gemm(cin, cout, k, out_pixels=os_ * os_)
-        cells = [f"{t * 1e3:.1f} ({t / tt:.2f})" for t in times] + ([] if gemm else ["-"])
-        cells[1 + picks_gemm] += " *"
+        if gemm and native.picks_winograd(cin, cout, k, out_pixels=os_ * os_):
+            picked = 3
+        else:
+            picked = 2 if gemm and native.picks_gemm(cin, cout, k, out_pixels=os_ * os_) else 1
+        cells = [f"{t * 1e3:.1f} ({t / tt:.2f})" for t in times] + ["-"] * (4 - len(times))
+        cells[picked] += " *"
         rates = " / ".join(f"{gflop / t:.0f}" for t in [tt] + times)
         print(f"| {cin} -> {cout}, {k}x{k}, {s} px | {gflop:.2f} | {tt * 1e3:.1f} | {' | '.join(cells)} | {rates} | "
               f"{' / '.join(f'{d:.1e}' for d in diffs)} |", flush=True)

@@ -11,7 +11,8 @@ shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when 
   p <= k - 1 (reflection padding is a separate Cell before the convolution), and either stride 1 with
   kernel 1/3/4/7 and fan-in up to 128*3*3 (the direct kernel), or any stride and kernel when a BLAS was
   found for the im2col + SGEMM path (`blas_library`), which the C++ side takes for large fan-in and for
-  strides above 1.
+  strides above 1. With the BLAS, 3x3 stride-1 convolutions of at least 32 channels each side (and 96
+  together) over at least 32 x 32 output pixels take Winograd F(4x4, 3x3) (`picks_winograd`; FACEGAN_NATIVE_WINOGRAD=0 / 1 forces it off / on).
 Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
 
 Gradients: every convolution op here carries its bprop written with ops of this module, so first- and
@@ -169,6 +170,20 @@ def picks_gemm(in_ch, out_ch, k, stride=1, part="forward", out_pixels=64 * 64):
     lib = ctypes.CDLL(library())
     lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 6
     return bool(lib.ConvUsesGemm(fan_in, outs, k, stride, out_pixels, parts[part]))
+
+
+def picks_winograd(in_ch, out_ch, k, stride=1, part="forward", out_pixels=64 * 64):
+    """Whether the kernels run one part ("forward", "weight" or "input" gradient) of a convolution in_ch ->
+    out_ch by Winograd F(4x4, 3x3), given that part's output pixels per sample (for the input gradient: the
+    input's pixels; it is the forward on dy, in_ch and out_ch swapped). The rule is the C++ source's
+    `use_winograd`. False when there is no BLAS."""
+    import ctypes
+    if blas_library() is None:
+        return False
+    c, o = (out_ch, in_ch) if part == "input" else (in_ch, out_ch)
+    lib = ctypes.CDLL(library())
+    lib.ConvUsesWinograd.argtypes = [ctypes.c_int64] * 5
+    return bool(lib.ConvUsesWinograd(c, o, k, stride, out_pixels))
 
 
 def enabled():

@@ -63,6 +63,8 @@ CONV_ROWS = [
     (5, 20, 3, 1, (1, 100, 89), False, 2),  # 3x3: phases of 2x2, 2x1, 1x2 and 1x1 taps; odd width
     (4, 33, 4, 0, (1, 98, 99), True, 2),    # 32-output tiles and one more output
     (5, 4, 5, 2, (1, 10, 9), True, 1),
+    # Winograd: 64 tile rows of 16 tiles in two chunks (the weight gradient summed over both)
+    (32, 32, 3, 1, (2, 128, 64), True),
 ]
 
 
@@ -70,10 +72,11 @@ def _row_id(r):
     return f"{r[0]}-{r[1]}k{r[2]}p{r[3]}" + (f"s{r[6]}" if len(r) > 6 else "") + f"-{r[4][1]}x{r[4][2]}"
 
 
-# Each row runs on both paths of the kernels (the C++ side reads FACEGAN_NATIVE_GEMM at every call).
-PATHS = {"direct": "0", "gemm": "1"}
-
-
+# Each row runs on every path of the kernels that covers it (the C++ side reads FACEGAN_NATIVE_GEMM and
+# FACEGAN_NATIVE_WINOGRAD at every call): direct, im2col + SGEMM, and for 3x3 at stride 1 Winograd.
+PATHS = {"direct": {"FACEGAN_NATIVE_GEMM": "0", "FACEGAN_NATIVE_WINOGRAD": "0"},
+         "gemm": {"FACEGAN_NATIVE_GEMM": "1", "FACEGAN_NATIVE_WINOGRAD": "0"},
+         "winograd": {"FACEGAN_NATIVE_WINOGRAD": "1"}}
 
 
 def _gemm_only(row):
@@ -83,15 +86,19 @@ def _gemm_only(row):
 
 @pytest.fixture(params=list(PATHS))
 def conv_path(request, monkeypatch):
-    if request.param == "gemm" and not native.gemm_enabled():
-        pytest.skip("no BLAS for the GEMM path")
-    monkeypatch.setenv("FACEGAN_NATIVE_GEMM", PATHS[request.param])
+    if request.param != "direct" and not native.gemm_enabled():
+        pytest.skip("no BLAS for the GEMM and Winograd paths")
+    monkeypatch.delenv("FACEGAN_NATIVE_GEMM", raising=False)
+    for name, value in PATHS[request.param].items():
+        monkeypatch.setenv(name, value)
     return request.param
 
 
 def _skip_path(row, path):
     if _gemm_only(row) and path == "direct":
         pytest.skip("only the GEMM path covers this convolution")
+    if path == "winograd" and not (row[2] == 3 and (row[6] if len(row) > 6 else 1) == 1):
+        pytest.skip("Winograd covers 3x3 stride-1 convolutions only")
 
 
 class _Loss(nn.Cell):
@@ -518,6 +525,27 @@ def test_gemm_rule():
     assert native.picks_gemm(128, 256, 4, 2, part="weight", out_pixels=16 * 16)
     assert native.picks_gemm(3, 8, 4, 2, part="weight", out_pixels=64 * 64)   # 8 outputs
     assert native.picks_gemm(8, 16, 7, 2, part="weight") and native.picks_gemm(8, 16, 7, 2, part="input")
+
+
+@pytest.mark.skipif(not native.gemm_enabled(), reason="no BLAS for the Winograd path")
+def test_winograd_rule(monkeypatch):
+    monkeypatch.delenv("FACEGAN_NATIVE_WINOGRAD", raising=False)
+    # 3x3 stride 1 with enough channels on both sides (CycleGAN's and U-GAT-IT's residual blocks)
+    assert native.picks_winograd(256, 256, 3) and native.picks_winograd(128, 128, 3)
+    assert native.picks_winograd(64, 32, 3) and native.picks_winograd(64, 32, 3, part="input")
+    assert native.picks_winograd(256, 256, 3, part="weight")
+    # few channels on either side: the transforms cost more than the products save
+    assert not native.picks_winograd(32, 16, 3) and not native.picks_winograd(16, 8, 3)
+    assert not native.picks_winograd(8, 256, 3, part="input") and not native.picks_winograd(32, 32, 3)
+    # other kernels, strides, and tiny images
+    assert not native.picks_winograd(256, 256, 4) and not native.picks_winograd(256, 256, 1)
+    assert not native.picks_winograd(256, 256, 3, stride=2)
+    assert not native.picks_winograd(256, 256, 3, out_pixels=16 * 16)
+    assert native.picks_winograd(256, 256, 3, out_pixels=32 * 32)
+    monkeypatch.setenv("FACEGAN_NATIVE_WINOGRAD", "0")
+    assert not native.picks_winograd(256, 256, 3)
+    monkeypatch.setenv("FACEGAN_NATIVE_WINOGRAD", "1")
+    assert native.picks_winograd(16, 8, 3) and not native.picks_winograd(16, 8, 4)
 
 
 def test_use_portable_switches_everything_off():
