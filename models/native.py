@@ -12,7 +12,7 @@ shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when 
   kernel 1/3/4/7 and fan-in up to 128*3*3 (the direct kernel), or any stride and kernel when a BLAS was
   found for the im2col + SGEMM path (`blas_library`), which the C++ side takes for large fan-in and for
   strides above 1. With the BLAS, 3x3 stride-1 convolutions of at least 32 channels each side (and 96
-  together) over at least 32 x 32 output pixels take Winograd F(4x4, 3x3) (`picks_winograd`; FACEGAN_NATIVE_WINOGRAD=0 / 1 forces it off / on).
+  together, at most 512 x 512) over at least 32 x 32 output pixels take Winograd F(4x4, 3x3) (`picks_winograd`; FACEGAN_NATIVE_WINOGRAD=0 / 1 forces it off / on).
 Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
 
 Gradients: every convolution op here carries its bprop written with ops of this module, so first- and

@@ -540,6 +540,8 @@ def test_winograd_rule(monkeypatch):
     # other kernels, strides, and tiny images
     assert not native.picks_winograd(256, 256, 4) and not native.picks_winograd(256, 256, 1)
     assert not native.picks_winograd(256, 256, 3, stride=2)
+    # a memory bound: 36 transformed weight matrices are kept per calling thread
+    assert native.picks_winograd(512, 512, 3) and not native.picks_winograd(1024, 512, 3)
     assert not native.picks_winograd(256, 256, 3, out_pixels=16 * 16)
     assert native.picks_winograd(256, 256, 3, out_pixels=32 * 32)
     monkeypatch.setenv("FACEGAN_NATIVE_WINOGRAD", "0")

@@ -683,8 +683,11 @@ static void conv_fwd_direct(const float* x, const float* w, const float* b, floa
   run_wide_conv(p);
 }
 
+// Winograd's limits (use_winograd): the measured crossovers, and a memory bound. Its scratch buffer, kept
+// by each calling thread, holds the 36 transformed weight matrices (36 * C * O floats: 38 MB at 512 -> 512)
+// and one chunk of tiles (about kWinoChunkFloats floats).
 static const int64_t kWinoChunkFloats = int64_t(1) << 21, kWinoMinChannels = 32, kWinoMinChannelSum = 96,
-                     kWinoMinPixels = 1024;
+                     kWinoMinPixels = 1024, kWinoMaxChannelProduct = 512 * 512;
 
 // ---------------------------------------------------------------------------------------------------
 // Winograd F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) for 3x3
@@ -1026,7 +1029,8 @@ static bool use_winograd(int64_t C, int64_t O, int64_t K, int64_t S, int64_t OHW
   if (K != 3 || S != 1 || !Blas::get().ok()) return false;
   const char* e = std::getenv("FACEGAN_NATIVE_WINOGRAD");
   if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
-  return std::min(C, O) >= kWinoMinChannels && C + O >= kWinoMinChannelSum && OHW >= kWinoMinPixels;
+  return std::min(C, O) >= kWinoMinChannels && C + O >= kWinoMinChannelSum && OHW >= kWinoMinPixels &&
+         C * O <= kWinoMaxChannelProduct;
 }
 
 // For models/native.picks_winograd (ctypes).
