@@ -777,7 +777,7 @@ static float* scratch(size_t n) {
 // U[k][r][s] = (G w G^T)[k] for the r-th of R x S kernels (w[r * S + s], 3x3 each), 16 kernels s at a
 // time (one vector lane each).
 static void weights(const float* w, int64_t R, int64_t S, float* U) {
-  parallel_for(R, [&](int64_t r) {
+  parallel_for(R, [=](int64_t r) {   // (by value: the vector stores may alias anything captured by reference)
     for (int64_t s0 = 0; s0 < S; s0 += 16) {
       const int64_t ns = std::min<int64_t>(16, S - s0);
       v16 g[9], t[A][3];
@@ -809,7 +809,7 @@ static void row_phases(const float* row, int64_t len, int64_t off, int64_t ps, f
     }
     const int64_t lo = std::max<int64_t>(0, -u), hi = std::max(lo, std::min<int64_t>(64, len - u));
     std::fill(lin, lin + 64, 0.f);
-    memcpy(lin + lo, row + u + lo, (size_t)(hi - lo) * sizeof(float));
+    if (hi > lo) memcpy(lin + lo, row + u + lo, (size_t)(hi - lo) * sizeof(float));
     split4(lin, p + t, ps);
   }
 }
