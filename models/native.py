@@ -12,7 +12,8 @@ shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when 
   kernel 1/3/4/7 and fan-in up to 128*3*3 (the direct kernel), or any stride and kernel when a BLAS was
   found for the im2col + SGEMM path (`blas_library`), which the C++ side takes for large fan-in and for
   strides above 1. With the BLAS, 3x3 stride-1 convolutions of at least 32 channels each side (and 96
-  together, at most 512 x 512) over at least 32 x 32 output pixels take Winograd F(4x4, 3x3) (`picks_winograd`; FACEGAN_NATIVE_WINOGRAD=0 / 1 forces it off / on).
+  together, at most 512 x 512) over at least 32 x 32 output pixels take Winograd F(4x4, 3x3)
+  (`picks_winograd`; FACEGAN_NATIVE_WINOGRAD=0 / 1 forces it off / on).
 Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
 
 Gradients: every convolution op here carries its bprop written with ops of this module, so first- and
@@ -162,14 +163,11 @@ def picks_gemm(in_ch, out_ch, k, stride=1, part="forward", out_pixels=64 * 64):
     gradient: the input's pixels). The rule is the C++ source's `use_gemm` (what the direct kernels cover,
     fan-in, output count, pixels; FACEGAN_NATIVE_GEMM=0 / 1 forces it where both paths exist). False when
     there is no BLAS."""
-    import ctypes
     if blas_library() is None:
         return False
     parts = {"forward": 0, "weight": 1, "input": 2}
     fan_in, outs = (out_ch * k * k, in_ch) if part == "input" else (in_ch * k * k, out_ch)
-    lib = ctypes.CDLL(library())
-    lib.ConvUsesGemm.argtypes = [ctypes.c_int64] * 6
-    return bool(lib.ConvUsesGemm(fan_in, outs, k, stride, out_pixels, parts[part]))
+    return _ask_rule("ConvUsesGemm", fan_in, outs, k, stride, out_pixels, parts[part])
 
 
 def picks_winograd(in_ch, out_ch, k, stride=1, part="forward", out_pixels=64 * 64):
@@ -177,13 +175,18 @@ def picks_winograd(in_ch, out_ch, k, stride=1, part="forward", out_pixels=64 * 6
     out_ch by Winograd F(4x4, 3x3), given that part's output pixels per sample (for the input gradient: the
     input's pixels; it is the forward on dy, in_ch and out_ch swapped). The rule is the C++ source's
     `use_winograd`. False when there is no BLAS."""
-    import ctypes
     if blas_library() is None:
         return False
     c, o = (out_ch, in_ch) if part == "input" else (in_ch, out_ch)
-    lib = ctypes.CDLL(library())
-    lib.ConvUsesWinograd.argtypes = [ctypes.c_int64] * 5
-    return bool(lib.ConvUsesWinograd(c, o, k, stride, out_pixels))
+    return _ask_rule("ConvUsesWinograd", c, o, k, stride, out_pixels)
+
+
+def _ask_rule(name, *args):
+    """Call one of the library's path rules (an `extern "C"` function of int64 arguments returning 0 / 1)."""
+    import ctypes
+    fn = getattr(ctypes.CDLL(library()), name)
+    fn.argtypes = [ctypes.c_int64] * len(args)
+    return bool(fn(*args))
 
 
 def enabled():

@@ -79,8 +79,12 @@ PATHS = {"direct": {"FACEGAN_NATIVE_GEMM": "0", "FACEGAN_NATIVE_WINOGRAD": "0"},
          "winograd": {"FACEGAN_NATIVE_WINOGRAD": "1"}}
 
 
+def _stride(row):
+    return row[6] if len(row) > 6 else 1
+
+
 def _gemm_only(row):
-    k, stride = row[2], (row[6] if len(row) > 6 else 1)
+    k, stride = row[2], _stride(row)
     return k < stride if stride > 1 else k not in (1, 3, 4, 7)
 
 
@@ -97,7 +101,7 @@ def conv_path(request, monkeypatch):
 def _skip_path(row, path):
     if _gemm_only(row) and path == "direct":
         pytest.skip("only the GEMM path covers this convolution")
-    if path == "winograd" and not (row[2] == 3 and (row[6] if len(row) > 6 else 1) == 1):
+    if path == "winograd" and not (row[2] == 3 and _stride(row) == 1):
         pytest.skip("Winograd covers 3x3 stride-1 convolutions only")
 
 
@@ -139,7 +143,7 @@ def _weighted_sum_grad(layer, x, g):
 
 def _conv_pair(row, seed=0):
     cin, cout, k, pad, _, bias = row[:6]
-    stride = row[6] if len(row) > 6 else 1
+    stride = _stride(row)
     rng = np.random.default_rng(seed)
     # Built as in a default run (with FACEGAN_NATIVE_GEMM=0 a strided layer would stay on MindSpore's
     # convolution); the variable then picks the C++ path at every call.
@@ -540,10 +544,10 @@ def test_winograd_rule(monkeypatch):
     # other kernels, strides, and tiny images
     assert not native.picks_winograd(256, 256, 4) and not native.picks_winograd(256, 256, 1)
     assert not native.picks_winograd(256, 256, 3, stride=2)
-    # a memory bound: 36 transformed weight matrices are kept per calling thread
-    assert native.picks_winograd(512, 512, 3) and not native.picks_winograd(1024, 512, 3)
     assert not native.picks_winograd(256, 256, 3, out_pixels=16 * 16)
     assert native.picks_winograd(256, 256, 3, out_pixels=32 * 32)
+    # a memory bound: 36 transformed weight matrices are kept per calling thread
+    assert native.picks_winograd(512, 512, 3) and not native.picks_winograd(1024, 512, 3)
     monkeypatch.setenv("FACEGAN_NATIVE_WINOGRAD", "0")
     assert not native.picks_winograd(256, 256, 3)
     monkeypatch.setenv("FACEGAN_NATIVE_WINOGRAD", "1")

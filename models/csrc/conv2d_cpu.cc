@@ -698,7 +698,7 @@ static const int64_t kWinoChunkFloats = int64_t(1) << 21, kWinoMinChannels = 32,
 // tiles): 36 multiplications per tile and channel pair against 144 direct. The weight gradient is its
 // adjoint, dU[k] = sum over tiles of D[k] (O x tiles) x V[k]^T with D = AT^T dy_tile AT, and dw[o, c] =
 // G^T dU[o, c] G; the input gradient is this forward on dy (conv_dgrad). Tiles go in chunks of whole tile
-// rows (WinoPlan): transform, 36 single-threaded SGEMMs shared over the pool, transform back.
+// rows (Plan): transform, 36 single-threaded SGEMMs shared over the pool, transform back.
 // The transforms run on 16 tiles per vector: a row of pixels is split into its 4 phases (pixel 4t + r to
 // lane t of plane r), so tap j of the tiles t.. is plane j % 4 read from t + j / 4 on.
 // (Session 13, raw kernels, median ms direct -> Winograd, batch 2: 256 -> 256 at 64 px forward 48.7 ->
@@ -830,7 +830,7 @@ static inline __attribute__((always_inline)) v16 combine(const float (&R)[NJ], c
   return acc;
 }
 
-// A transposed constant matrix as rows (the vertical pass of grad_output uses AT's columns).
+// A transposed constant matrix as rows (the output gradient's transform uses AT's columns).
 struct ATcols {
   float r[A][M];
   constexpr ATcols() : r() {
@@ -866,45 +866,31 @@ static void tile_row(const float* rows, const float (&L)[A][NI], const float (&R
   }
 }
 
-// V[k][c][t] = (BT x_tile BT^T)[k] for the tiles of rows [r0, r1) (t counted from r0's first), x (N, C, H,
-// W) zero-padded by P: tile (th, tw) reads rows 4th - P .. + 5 and columns 4tw - P .. + 5.
-static void input(const float* x, const Geo& g, const Plan& pl, int64_t r0, int64_t r1, float* V) {
-  const int64_t C = g.C, H = g.H, W = g.W, P = g.P, TH = pl.TH, TW = pl.TW, Wp = pl.Wp, nr = r1 - r0;
-  const int64_t nt = nr * TW;
-  parallel_for(C * nr, [=](int64_t task) {
-    const int64_t c = task / nr, row = r0 + task % nr, n = row / TH, th = row % TH;
+// The tiles' transform for the tile rows [r0, r1) of `planes` planes per sample, each H x W, zero-padded by
+// P: tile (th, tw) of plane q takes the NI x NI window at rows 4th - P .. and columns 4tw - P .., and
+// out[k][q][t] = (L window L^T)[k] (t counted from r0's first tile). NI = 6: the input transform (x, L =
+// BT), V of the forward and the weight gradient; NI = 4: the output gradient's (dy, P = 0, L = AT^T), D.
+template <int NI>
+static void tiles(const float* src, int64_t planes, int64_t H, int64_t W, int64_t P, const Plan& pl, int64_t r0,
+                  int64_t r1, float* out) {
+  const int64_t TH = pl.TH, TW = pl.TW, Wp = pl.Wp, nr = r1 - r0, nt = nr * TW;
+  parallel_for(planes * nr, [=](int64_t task) {
+    const int64_t q = task / nr, row = r0 + task % nr, n = row / TH, th = row % TH;
     thread_local std::vector<float> buf;
-    buf.resize((size_t)(2 * A * 4 * Wp + 64));
-    float* in = buf.data();   // the A input rows, phase-split
-    for (int i = 0; i < A; ++i) {
+    buf.resize((size_t)((NI + A) * 4 * Wp + 64));
+    float* in = buf.data();   // the window's NI rows, phase-split; then the vertical pass; then 64 floats
+    for (int i = 0; i < NI; ++i) {
       const int64_t ih = th * M - P + i;
       if (ih >= 0 && ih < H)
-        row_phases(x + ((n * C + c) * H + ih) * W, W, P, Wp, in + 2 * A * 4 * Wp, in + i * 4 * Wp);
+        row_phases(src + ((n * planes + q) * H + ih) * W, W, P, Wp, in + (NI + A) * 4 * Wp, in + i * 4 * Wp);
       else
         std::fill(in + i * 4 * Wp, in + (i + 1) * 4 * Wp, 0.f);
     }
-    tile_row<A, A>(in, BT, BT, Wp, TW, in + A * 4 * Wp, V + c * nt + (row - r0) * TW, C * nt);
-  });
-}
-
-// D[k][o][t] = (AT^T dy_tile AT)[k] for the tiles of rows [r0, r1): dy_tile the 4 x 4 output gradients of
-// tile t (zero past OH, OW).
-static void grad_output(const float* dy, const Geo& g, const Plan& pl, int64_t r0, int64_t r1, float* D) {
-  const int64_t O = g.O, OH = g.OH, OW = g.OW, TH = pl.TH, TW = pl.TW, Wp = pl.Wp, nr = r1 - r0;
-  const int64_t nt = nr * TW;
-  parallel_for(O * nr, [=](int64_t task) {
-    const int64_t o = task / nr, row = r0 + task % nr, n = row / TH, th = row % TH;
-    thread_local std::vector<float> buf;
-    buf.resize((size_t)((M + A) * 4 * Wp + 64));
-    float* in = buf.data();   // the M rows of dy, phase-split
-    for (int i = 0; i < M; ++i) {
-      const int64_t oh = th * M + i;
-      if (oh < OH)
-        row_phases(dy + ((n * O + o) * OH + oh) * OW, OW, 0, Wp, in + (M + A) * 4 * Wp, in + i * 4 * Wp);
-      else
-        std::fill(in + i * 4 * Wp, in + (i + 1) * 4 * Wp, 0.f);
-    }
-    tile_row<M, M>(in, kATt.r, kATt.r, Wp, TW, in + M * 4 * Wp, D + o * nt + (row - r0) * TW, O * nt);
+    float* d = out + q * nt + (row - r0) * TW;
+    if constexpr (NI == A)   // (the matrix named here, not passed in: its entries fold into the code)
+      tile_row<A, A>(in, BT, BT, Wp, TW, in + A * 4 * Wp, d, planes * nt);
+    else
+      tile_row<M, M>(in, kATt.r, kATt.r, Wp, TW, in + M * 4 * Wp, d, planes * nt);
   });
 }
 
@@ -961,7 +947,7 @@ static void conv_fwd(const float* x, const float* w, const float* b, float* y, c
   weights(w, O, C, U);
   for (int64_t r0 = 0; r0 < pl.rows; r0 += pl.rows_per_chunk) {
     const int64_t r1 = std::min(pl.rows, r0 + pl.rows_per_chunk), nt = (r1 - r0) * pl.TW;
-    input(x, g, pl, r0, r1, V);
+    tiles<A>(x, C, g.H, g.W, g.P, pl, r0, r1, V);
     parallel_for(A2, [&](int64_t k) {
       Blas::get().gemm(false, false, O, nt, C, U + k * O * C, C, V + k * C * nt, nt, 0.f, Y + k * O * nt, nt);
     });
@@ -979,8 +965,8 @@ static void conv_wgrad(const float* dy, const float* x, float* dw, const Geo& g)
   float* D = V + A2 * C * ct;
   for (int64_t r0 = 0; r0 < pl.rows; r0 += pl.rows_per_chunk) {
     const int64_t r1 = std::min(pl.rows, r0 + pl.rows_per_chunk), nt = (r1 - r0) * pl.TW;
-    input(x, g, pl, r0, r1, V);
-    grad_output(dy, g, pl, r0, r1, D);
+    tiles<A>(x, C, g.H, g.W, g.P, pl, r0, r1, V);
+    tiles<M>(dy, O, g.OH, g.OW, 0, pl, r0, r1, D);
     parallel_for(A2, [&](int64_t k) {
       Blas::get().gemm(false, true, O, C, nt, D + k * O * nt, nt, V + k * C * nt, nt, r0 == 0 ? 0.f : 1.f,
                        dU + k * O * C, C);
