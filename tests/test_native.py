@@ -63,6 +63,9 @@ CONV_ROWS = [
     (5, 20, 3, 1, (1, 100, 89), False, 2),  # 3x3: phases of 2x2, 2x1, 1x2 and 1x1 taps; odd width
     (4, 33, 4, 0, (1, 98, 99), True, 2),    # 32-output tiles and one more output
     (5, 4, 5, 2, (1, 10, 9), True, 1),
+    # a deep discriminator layer at batch 1: the SGEMM forward splits its few pixels' outputs into blocks of
+    # 32, 32 and 16; the input gradient into >= 128 channels takes SGEMM too
+    (128, 80, 4, 1, (1, 9, 8), True),
     # Winograd: 64 tile rows of 16 tiles in two chunks (the weight gradient summed over both)
     (32, 32, 3, 1, (2, 128, 64), True),
 ]
@@ -512,6 +515,12 @@ def test_gemm_rule():
     assert not native.picks_gemm(256, 256, 3) and not native.picks_gemm(16, 8, 3)
     assert not native.picks_gemm(256, 512, 4, out_pixels=31 * 31) and not native.picks_gemm(512, 1, 4)
     assert native.picks_gemm(1024, 2048, 4, out_pixels=7 * 7) and not native.picks_gemm(1024, 16, 4, out_pixels=49)
+    # stride-1 4x4 input gradient: SGEMM into >= 128 channels at fan-in >= 1024 (PatchGAN's deep layers)
+    assert native.picks_gemm(128, 256, 4, part="input", out_pixels=34 * 34)
+    assert native.picks_gemm(512, 1024, 4, part="input", out_pixels=10 * 10)
+    assert not native.picks_gemm(64, 128, 4, part="input", out_pixels=66 * 66)
+    assert not native.picks_gemm(1024, 1, 4, part="input", out_pixels=9 * 9)   # fan-in 16
+    assert not native.picks_gemm(128, 256, 3, part="input", out_pixels=34 * 34)
     # 1x1: SGEMM (on the input in place at stride 1), whatever the output count
     assert native.picks_gemm(32, 32, 1) and native.picks_gemm(32, 3, 1) and native.picks_gemm(3, 32, 1, part="input")
     assert native.picks_gemm(32, 3, 1, 2) and native.picks_gemm(3, 32, 1, part="weight")

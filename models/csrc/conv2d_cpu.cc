@@ -223,6 +223,10 @@ class Blas {
 //   with fewer than kGemmMaxPositions output pixels, fan-in C*K*K >= 1024 and >= 32 outputs (the deepest
 //   discriminator layers: 1024 -> 2048 4x4 at 7 x 7 output pixels 52-66 ms GEMM against 77-84 direct,
 //   whose wide positions and packed weights cost more than the arithmetic there);
+// - the input gradient of a stride-1 4x4 convolution into >= kDgrad4GemmMinOut channels with fan-in O*K*K
+//   >= 1024: SGEMM (session 14, batch 1, ms direct / SGEMM: 128 -> 256 at 31 x 31 px 10.0 / 5.9, 256 -> 512
+//   at 31 x 31 38.8 / 22.9, 512 -> 1024 at 7 x 7 56.5 / 7.9; 64 -> 128 at 63 x 63 5.9 / 5.8; 32 -> 64 at
+//   127 x 127 5.9 / 8.1);
 // - the input gradient of a strided convolution: by phases on the direct kernel from kPhaseDgradMinPixels
 //   input pixels on (below, each phase has too few positions to share out: 256 -> 512 4x4 stride 2 at
 //   18 x 18 px 7.8 ms against 3.0 SGEMM; 64 -> 128 4x4 at 66 x 66 2.3 against 2.8);
@@ -235,7 +239,7 @@ class Blas {
 //   session 6: 32 -> 32 weight gradient 6.8 / 3.7, 64 -> 256 at 64 px forward 2.5 / 1.7.
 static const int64_t kGemmMaxPositions = 128, kGemmMinFanIn = 1024, kGemmMinOut = 32;
 static const int64_t kWgradGemmMinFanIn = 1024, kWgradGemmMinOut = 16, kBlockedWgradMinPositions = 2048;
-static const int64_t kPhaseDgradMinPixels = 2048;
+static const int64_t kPhaseDgradMinPixels = 2048, kDgrad4GemmMinOut = 128;
 enum ConvPart { kForward = 0, kWeightGrad = 1, kInputGrad = 2 };
 
 // The tap counts the blocked direct kernel is compiled for (run_wide_conv): K x K for K in {1, 3, 4, 7}, and
@@ -278,6 +282,7 @@ static bool use_gemm(int64_t fan_in, int64_t O, int64_t K, int64_t S, int64_t OH
   if (part == kWeightGrad)
     return !blocked_wgrad(K, S, O, OHW) && fan_in >= kWgradGemmMinFanIn && O >= kWgradGemmMinOut;
   if (part == kInputGrad && S > 1 && OHW < kPhaseDgradMinPixels) return true;
+  if (part == kInputGrad && S == 1 && K == 4 && O >= kDgrad4GemmMinOut && fan_in >= kGemmMinFanIn) return true;
   return OHW < kGemmMaxPositions && fan_in >= kGemmMinFanIn && O >= kGemmMinOut;
 }
 
@@ -382,18 +387,26 @@ static const float* im2col_rows(const float* x, const Geo& g, int64_t r0, int64_
 }
 
 // y[n] = w[O, C*K*K] x col(x[n])[C*K*K, pixels] + b, in blocks of pixels.
+// Where the samples' pixel blocks are fewer than two per thread (a deep layer at batch 1: 7 x 7 px, one
+// block), the outputs are split too, each task building its block's im2col itself (a copy of R x np
+// values beside an O x R x np product). Session 14, 512 -> 1024 4x4 at 7 x 7 px, batch 1: 11.7 ms as one
+// task, 7.1 ms in four (8.3 against 12.3 ms inside the U-GAT-IT step, instrumented build).
 static void conv_fwd_gemm(const float* x, const float* w, const float* b, float* y, const Geo& g) {
   const int64_t OHW = g.OHW(), R = g.R(), O = g.O, CHW = g.C * g.H * g.W;
-  const int64_t T = pixel_tile(R, OHW, g.N), tiles = (OHW + T - 1) / T;
+  const int64_t T = pixel_tile(R, OHW, g.N), tiles = (OHW + T - 1) / T, want = 2 * Pool::get().threads();
+  const int64_t ob = g.N * tiles >= want ? O
+                     : std::max<int64_t>(kGemmMinOut, (O * g.N * tiles / want + 15) / 16 * 16);
+  const int64_t oblocks = (O + ob - 1) / ob;
   const Blas& blas = Blas::get();
-  parallel_for(g.N * tiles, [&](int64_t task) {
+  parallel_for(g.N * tiles * oblocks, [&](int64_t task) {
     thread_local std::vector<float> col;
-    const int64_t n = task / tiles, p0 = task % tiles * T, np = std::min(T, OHW - p0);
+    const int64_t o0 = task % oblocks * ob, no = std::min(ob, O - o0), pt = task / oblocks;
+    const int64_t n = pt / tiles, p0 = pt % tiles * T, np = std::min(T, OHW - p0);
     int64_t ld;
     const float* cols = im2col_rows(x + n * CHW, g, 0, R, p0, np, col, ld);
-    float* yn = y + n * O * OHW + p0;
-    for (int64_t o = 0; o < O; ++o) std::fill(yn + o * OHW, yn + o * OHW + np, b[o]);
-    blas.gemm(false, false, O, np, R, w, R, cols, ld, 1.f, yn, OHW);
+    float* yn = y + (n * O + o0) * OHW + p0;
+    for (int64_t o = 0; o < no; ++o) std::fill(yn + o * OHW, yn + o * OHW + np, b[o0 + o]);
+    blas.gemm(false, false, no, np, R, w + o0 * R, R, cols, ld, 1.f, yn, OHW);
   });
 }
 
