@@ -403,6 +403,28 @@ def norm_act_pad_cfg(eps, relu=True):
     return ms.Tensor(np.array([eps, 0.0, 1.0 if relu else 0.0], np.float32))
 
 
+def conv_block_op():
+    """photo2cartoon's hourglass unit (models.ugatit.ConvBlock with dim_in == dim_out) as one op: call it as
+    op(x, w1, w2, w3, cfg) with cfg = norm_act_pad_cfg(eps); it returns (out, cat), cat = the concatenation
+    of the three convolutions' outputs, which only its backward reads: cat's own gradient is not taken, so
+    use out alone (ConvBlockFwd in the C++ source). The backward is one kernel with no gradient of its own."""
+    if "conv_block" not in _ops:
+        def grad_shapes(xs, cs, dys, w1s, w2s, w3s, cfgs):
+            return xs, w1s, w2s, w3s
+
+        bwd = ops.Custom(f"{library()}:ConvBlockBwd", out_shape=grad_shapes,
+                         out_dtype=lambda *types: (types[0],) * 4, func_type="aot")
+
+        def bprop(x, w1, w2, w3, cfg, out, dout):
+            dx, dw1, dw2, dw3 = bwd(x, out[1], dout[0], w1, w2, w3, cfg)
+            return dx, dw1, dw2, dw3, ops.zeros_like(cfg)
+
+        _ops["conv_block"] = ops.Custom(f"{library()}:ConvBlockFwd", out_shape=lambda xs, *rest: (xs, xs),
+                                        out_dtype=lambda *types: (types[0], types[0]), func_type="aot",
+                                        bprop=bprop)
+    return _ops["conv_block"]
+
+
 def use_portable(cell):
     """Switch every native kernel in `cell` back to MindSpore's own ops, for networks whose input gradient
     is differentiated again (the WGAN-GP critic). RowNorm's backward has no gradient of its own; the

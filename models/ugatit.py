@@ -82,8 +82,20 @@ class ConvBlock(nn.Cell):
                                              conv2d(dim_out // 4, dim_out // 4, 3, bias=False)])
         self.ConvBlock4 = fused_sequential([InstanceNorm2d(dim_in), nn.ReLU(),
                                              conv2d(dim_in, dim_out, 1, bias=False)])
+        # On CPU, without the projection, the whole unit is one native op per direction (the same kernels,
+        # the same values; models/native.py `conv_block_op`).
+        units = (self.ConvBlock1, self.ConvBlock2, self.ConvBlock3)
+        self.native = (not self.project and dim_out % 4 == 0
+                       and all(u[0].native and u[3].native and u[0].padding == 1 for u in units))
+        if self.native:
+            from . import native
+            self.native_op = native.conv_block_op()
+            self.native_cfg = native.norm_act_pad_cfg(units[0][0].norm.eps)
 
     def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.ConvBlock1[3].weight, self.ConvBlock2[3].weight,
+                                  self.ConvBlock3[3].weight, self.native_cfg)[0]
         x1 = self.ConvBlock1(x)
         x2 = self.ConvBlock2(x1)
         x3 = self.ConvBlock3(x2)

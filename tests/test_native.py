@@ -424,6 +424,39 @@ def test_norm_relu_pad_equals_the_three_layers_it_replaces():
     assert cells[2].padding == 1 and cells[10].padding == 0
 
 
+# photo2cartoon's hourglass unit as one op per direction (ConvBlockFwd / ConvBlockBwd) against the same
+# ConvBlock run as its separate native ops (NormReLUPad, Conv2d, concat, add): the same kernels and
+# additions, so equal to the bit, on every convolution path. Rows: input (N, C, H, W).
+BLOCK_ROWS = [
+    (1, 32, 24, 20),    # photo2cartoon's width at batch 1: the slices are read and written in place
+    (2, 8, 9, 7),       # batch 2, odd sizes: the slices go through copies
+    (3, 4, 2, 5),       # the narrowest block (units of 2, 1 and 1 channels), two rows (reflection's limit)
+]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("row", BLOCK_ROWS, ids=["x".join(map(str, r)) for r in BLOCK_ROWS])
+def test_conv_block_op_equals_its_separate_ops(row, mode, conv_path):
+    from models.ugatit import ConvBlock
+    ms.set_context(mode=MODES[mode])
+    rng = np.random.default_rng(7)
+    fused, plain = ConvBlock(row[1], row[1]), ConvBlock(row[1], row[1])
+    assert fused.native and not ConvBlock(row[1], 2 * row[1]).native   # (a projecting block stays split)
+    plain.native = False
+    for p, q in zip(fused.trainable_params(), plain.trainable_params()):
+        q.set_data(ms.Tensor(rng.standard_normal(p.shape).astype(np.float32) * 0.3))
+        p.set_data(q.value())
+    x = ms.Tensor(rng.standard_normal(row).astype(np.float32))
+    np.testing.assert_array_equal(fused(x).asnumpy(), plain(x).asnumpy())
+    ga = ms.grad(_Loss(fused), grad_position=0, weights=fused.trainable_params())(x)
+    gb = ms.grad(_Loss(plain), grad_position=0, weights=plain.trainable_params())(x)
+    np.testing.assert_array_equal(ga[0].asnumpy(), gb[0].asnumpy())
+    assert len(ga[1]) == len(gb[1]) == 4                     # three units and the unused projection
+    for p, q in zip(ga[1], gb[1]):
+        np.testing.assert_array_equal(p.asnumpy(), q.asnumpy())
+    assert np.abs(ga[1][0].asnumpy()).max() > 0 and not ga[1][3].asnumpy().any()
+
+
 # Transposed convolution (models.cyclegan.ConvTranspose2d), native against PyTorch's ConvTranspose2d:
 # (in, out, kernel, stride, padding, output_padding, input (N, H, W), bias)
 CONVT_ROWS = [
@@ -568,6 +601,11 @@ def test_use_portable_switches_everything_off():
     ada = AdaLIN(4)
     nrp = NormReLUPad(4, padding=1)
     pool = AvgPool2x2()
+    from models.ugatit import ConvBlock
+    block = ConvBlock(8, 8)
+    assert block.native
+    native.use_portable(block)
+    assert not block.native and not block.ConvBlock1[0].native and not block.ConvBlock1[3].native
     assert net[0].native and net[1].norm.native and ada.mix.layer.native and ada.native and nrp.native
     assert pool.native
     for cell in (net, ada, nrp, pool):
