@@ -1995,8 +1995,8 @@ extern "C" int NormActPadBwd(int nparam, void** params, int* ndims, int64_t** sh
 // ConvBlockBwd(x, cat, dout, w1, w2, w3, cfg) -> dx, dw1, dw2, dw3: the padded activations recomputed from
 //   x, x1 and x2; each slice of dout added to the gradient of the input it belongs to inside nap_bwd.
 // The kernels and their order of additions are those of the separate ops (NormActPad, Conv2d, Concat, Add
-// and their gradients), so the values are the same. What it saves: per block 7 op launches forward and
-// about 20 backward, among them MindSpore's AddN, Concat and slices, which run on one thread.
+// and their gradients), so the values are the same. What it saves: per block 7 MindSpore ops forward and
+// about 14 backward, among them AddN, Concat and slices, which MindSpore runs on one thread.
 struct BlockScratch {
   std::vector<float> a, da, t[2], x1, x2, g3;
 };
