@@ -68,6 +68,10 @@ CONV_ROWS = [
     (128, 80, 4, 1, (1, 9, 8), True),
     # Winograd: 64 tile rows of 16 tiles in two chunks (the weight gradient summed over both)
     (32, 32, 3, 1, (2, 128, 64), True),
+    # SGEMM with samples folded side by side (fewer than 256 output pixels each): 110 pixels, groups of 5
+    # and 2 samples; a 1x1 convolution, one group of 3
+    (24, 40, 4, 1, (7, 20, 22), True, 2),
+    (16, 24, 1, 0, (3, 9, 10), True),
 ]
 
 
@@ -190,7 +194,7 @@ def test_conv_forward_and_gradients_match_mindspore(row, mode, conv_path):
         assert _rel(p.asnumpy(), q.asnumpy()) < 1e-5
 
 
-SECOND_ORDER_ROWS = CONV_ROWS[:4] + CONV_ROWS[7:9] + CONV_ROWS[14:15]   # the last: stride 2
+SECOND_ORDER_ROWS = CONV_ROWS[:4] + CONV_ROWS[7:9] + CONV_ROWS[14:15] + CONV_ROWS[-2:-1]   # stride 2, folded
 
 
 @pytest.mark.parametrize("row", SECOND_ORDER_ROWS, ids=[_row_id(r) for r in SECOND_ORDER_ROWS])
@@ -468,6 +472,7 @@ CONVT_ROWS = [
     # 10 inputs over >= 2048 pixels the weight gradient is the blocked direct kernel too
     (8, 4, 3, 2, 1, 1, (1, 24, 23), True),
     (10, 3, 4, 2, 1, 0, (1, 48, 46), True),
+    (12, 8, 4, 2, 1, 0, (5, 12, 11), True),   # SGEMM, samples folded: a group of 4 and one of 1
 ]
 
 
