@@ -15,7 +15,7 @@ import numpy as np
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from .layers import Conv2d, InstanceNorm2d, ReflectionPad2d, fused_sequential
+from .layers import Conv2d, InstanceNorm2d, LeakyReLU, ReflectionPad2d, fused_sequential
 from .registry import register_model
 
 NORMS = ("instance", "batch", "none")
@@ -64,6 +64,7 @@ class ConvTranspose2d(nn.Conv2dTranspose):
     bias only, where PyTorch puts real kernel contributions. Cropping with a slice after the full
     convolution gave the same values, but the slice took 90-530 ms per call on CPU in a CycleGAN step.)
     On CPU with the native kernels' GEMM path (models/native.py) it runs through them instead."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self, cin, cout, k, stride, padding, output_padding=0, bias=True):
         if not 0 <= output_padding <= padding:
@@ -163,10 +164,10 @@ class UnetSkipConnectionBlock(nn.Cell):
         if outermost:
             layers = [downconv, submodule, nn.ReLU(), _deconv(inner_nc * 2, outer_nc, 4, 2, 1), nn.Tanh()]
         elif innermost:
-            layers = [nn.LeakyReLU(0.2), downconv, nn.ReLU(), _deconv(inner_nc, outer_nc, 4, 2, 1, bias=bias),
+            layers = [LeakyReLU(0.2), downconv, nn.ReLU(), _deconv(inner_nc, outer_nc, 4, 2, 1, bias=bias),
                       make_norm(outer_nc)]
         else:
-            layers = [nn.LeakyReLU(0.2), downconv, make_norm(inner_nc), submodule, nn.ReLU(),
+            layers = [LeakyReLU(0.2), downconv, make_norm(inner_nc), submodule, nn.ReLU(),
                       _deconv(inner_nc * 2, outer_nc, 4, 2, 1, bias=bias), make_norm(outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(p=0.5))
@@ -208,15 +209,15 @@ class NLayerDiscriminator(nn.Cell):
     def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="batch"):
         super().__init__()
         make_norm, bias = _check_norm(norm)
-        layers = [_conv(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        layers = [_conv(input_nc, ndf, 4, stride=2, padding=1), LeakyReLU(0.2)]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2 ** n, 8)
             layers += [_conv(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias), make_norm(ndf * mult),
-                       nn.LeakyReLU(0.2)]
+                       LeakyReLU(0.2)]
         prev, mult = mult, min(2 ** n_layers, 8)
         layers += [_conv(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias), make_norm(ndf * mult),
-                   nn.LeakyReLU(0.2), _conv(ndf * mult, 1, 4, stride=1, padding=1)]
+                   LeakyReLU(0.2), _conv(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = fused_sequential(layers)
 
     def construct(self, x):
@@ -230,8 +231,8 @@ class PixelDiscriminator(nn.Cell):
     def __init__(self, input_nc=3, ndf=64, norm="batch"):
         super().__init__()
         make_norm, bias = _check_norm(norm)
-        self.net = fused_sequential([_conv(input_nc, ndf, 1), nn.LeakyReLU(0.2),
-                                      _conv(ndf, ndf * 2, 1, bias=bias), make_norm(ndf * 2), nn.LeakyReLU(0.2),
+        self.net = fused_sequential([_conv(input_nc, ndf, 1), LeakyReLU(0.2),
+                                      _conv(ndf, ndf * 2, 1, bias=bias), make_norm(ndf * 2), LeakyReLU(0.2),
                                       _conv(ndf * 2, 1, 1, bias=bias)])
 
     def construct(self, x):

@@ -14,8 +14,8 @@ import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
 
 __all__ = [
-    "InstanceNorm2d", "NormReLUPad", "fuse_norm_relu_pad", "fused_sequential", "AvgPool2x2", "RowNorm", "LIN",
-    "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
+    "InstanceNorm2d", "LeakyReLU", "NormReLUPad", "fuse_norm_relu_pad", "fused_sequential", "AvgPool2x2",
+    "RowNorm", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
     "SNConv2d", "SNDense", "cam_attention", "Conv2d", "conv2d", "dense",
 ]
 
@@ -27,6 +27,7 @@ class Conv2d(nn.Conv2d):
     through them (models/native.py; which ones: `native_covers`); everywhere else, and with
     FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
     rounding (tests/test_native.py)."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
@@ -78,8 +79,9 @@ def dense(in_ch, out_ch, bias=True):
     return nn.Dense(in_ch, out_ch, has_bias=bias, weight_init="HeUniform", bias_init="zeros")
 
 
-def _row_normalize(x, rows, eps):
-    """(x - mean) / sqrt(biased var + eps) over each of `rows` contiguous groups of x (any shape).
+def _row_normalize(x, rows, eps, scale=None, offset=None):
+    """(x - mean) / sqrt(biased var + eps) over each of `rows` contiguous groups of x (any shape), times
+    `scale` plus `offset` (per row, shape (rows,)) when given.
 
     Runs in two kernels instead of six elementwise/reduction passes: the rows are first shifted by their
     mean (gradient stopped), then go through the fused BatchNorm kernel in training mode, viewed as
@@ -102,8 +104,10 @@ def _row_normalize(x, rows, eps):
     m = x.size // rows
     x2 = x.reshape(rows, m)
     shift = ops.stop_gradient(x2.sum(axis=1, keepdims=True) * (1.0 / m))
+    if scale is None:
+        scale, offset = ops.ones((rows,), ms.float32), ops.zeros((rows,), ms.float32)
     y = ops.BatchNorm(is_training=True, epsilon=eps)(
-        (x2 - shift).reshape(1, rows, m, 1), ops.ones((rows,), ms.float32), ops.zeros((rows,), ms.float32),
+        (x2 - shift).reshape(1, rows, m, 1), scale, offset,
         ops.fill(ms.float32, (rows,), 2.0), ops.fill(ms.float32, (rows,), 3.0))[0]
     return y.reshape(shape)
 
@@ -157,6 +161,31 @@ class RowNorm(nn.Cell):
         return _row_normalize(x, rows, self.eps)
 
 
+class LeakyReLU(nn.Cell):
+    """PyTorch's `nn.LeakyReLU(slope)`: x > 0 ? x : slope * x, gradient slope at x <= 0.
+
+    MindSpore's own (`maximum(slope * x, x)`) differentiates into compares, selects and a division over the
+    whole activation, and more again at second order (the WGAN-GP critic). On CPU this is one native kernel
+    per direction (models/native.py `leaky_relu_op`, whose gradient differentiates again); elsewhere, or after
+    `native.use_portable`, x times a mask that carries no gradient, which costs one multiplication per
+    order of differentiation. No parameters."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
+
+    def __init__(self, alpha=0.2):
+        super().__init__()
+        self.alpha = float(alpha)
+        from . import native
+        self.native = native.enabled()
+        if self.native:
+            self.native_op = native.leaky_relu_op()
+            self.native_cfg = native.leaky_relu_cfg(self.alpha)
+
+    def construct(self, x):
+        if self.native:
+            return self.native_op(x, self.native_cfg)
+        return x * ops.stop_gradient(ops.select(x > 0, ops.ones_like(x), ops.full_like(x, self.alpha)))
+
+
 class InstanceNorm2d(nn.Cell):
     """PyTorch `nn.InstanceNorm2d(C, affine=...)` without running stats, which MindSpore lacks on CPU.
     With affine, the per-channel scale and shift are `weight` and `bias`, as in PyTorch."""
@@ -172,6 +201,12 @@ class InstanceNorm2d(nn.Cell):
             self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
+        if self.affine and not self.norm.native:
+            # the affine inside BatchNorm's kernel, per (sample, channel) row: MindSpore's broadcasting
+            # multiply and add over the activation, and their gradients, cost more than the norm itself
+            n = x.shape[0]
+            return _row_normalize(x, n * self.num_features, self.eps, ops.tile(self.weight, (n,)),
+                                  ops.tile(self.bias, (n,)))
         out = self.norm(x)
         if self.affine:
             out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
@@ -316,6 +351,7 @@ class SoftAdaLIN(nn.Cell):
 class ReflectionPad2d(nn.Cell):
     """`nn.ReflectionPad2d(p)` with PyTorch's argument (an int pads all four sides). On CPU a native kernel
     (models/native.py), else MindSpore's MirrorPad."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self, padding):
         super().__init__()
@@ -335,6 +371,7 @@ class ReflectionPad2d(nn.Cell):
 class UpsampleNearest2x(nn.Cell):
     """`nn.Upsample(scale_factor=2, mode='nearest')`: on CPU a native kernel, elsewhere an exact broadcast +
     reshape (runs on every backend)."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self):
         super().__init__()
@@ -354,6 +391,7 @@ class UpsampleNearest2x(nn.Cell):
 class AvgPool2x2(nn.Cell):
     """`nn.AvgPool2d(2, 2)` (PyTorch's: no padding, an odd last row or column dropped): on CPU a native
     kernel per direction, elsewhere MindSpore's AvgPool2d."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self):
         super().__init__()
@@ -417,6 +455,7 @@ class _SpectralNormed(nn.Cell):
 
 class SNConv2d(_SpectralNormed):
     """`spectral_norm(nn.Conv2d(...))` with the keys `weight_orig`, `weight_u`, `weight_v`, `bias`."""
+    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()

@@ -17,7 +17,7 @@ shapes (bench/conv_kernels.py); `layers.Conv2d` uses these kernels instead when 
 Otherwise, or if compiling fails, the layer is a plain `nn.Conv2d`; `why_not()` says why.
 
 Gradients: every convolution op here carries its bprop written with ops of this module, so first- and
-second-order gradients work in GRAPH_MODE (the WGAN-GP critic still uses `use_portable`, see there):
+second-order gradients work in GRAPH_MODE (the WGAN-GP critic keeps these kernels: `use_portable`):
   y  = fwd(x, w, b)      dx = dgrad(dy, w), dw = wgrad(dy, x), db = bias_grad(dy) = sum dy
   dw = wgrad(dy, x)      d dy = fwd(x, G, 0), d x = dgrad(dy, G)
   dx = dgrad(dy, w)      d dy = fwd(G, w, 0), d w = wgrad(dy, G)
@@ -425,13 +425,40 @@ def conv_block_op():
     return _ops["conv_block"]
 
 
-def use_portable(cell):
-    """Switch every native kernel in `cell` back to MindSpore's own ops, for networks whose input gradient
-    is differentiated again (the WGAN-GP critic). RowNorm's backward has no gradient of its own; the
-    convolution's bprops do compose to second order in GRAPH_MODE (tests/test_native.py), but PyNative's
-    higher-order differentiation of a Custom op's bprop returned zero weight gradients (MindSpore 2.10), so
-    the convolutions are switched too. Call before the first graph of `cell` is compiled: graph mode reads
-    the switch as a constant."""
+def _bprop_leaky(x, cfg, out, dout):
+    return _ops["leaky_grad"](x, dout, cfg), ops.zeros_like(cfg)
+
+
+def _bprop_leaky_grad(x, dy, cfg, out, dout):
+    # dx = slope(x) * dy is linear in dy and piecewise constant in x
+    return ops.zeros_like(x), _ops["leaky_grad"](x, dout, cfg), ops.zeros_like(cfg)
+
+
+def leaky_relu_op():
+    """The op y = leaky_relu(x) (PyTorch's: x > 0 ? x : slope * x), called as op(x, cfg) with
+    cfg = leaky_relu_cfg(slope). Its gradient op has a gradient of its own (the same op), so it composes to
+    second order."""
+    if "leaky" not in _ops:
+        _ops["leaky_grad"] = _custom("LeakyReluGrad", lambda xs, *rest: xs, _bprop_leaky_grad)
+        _ops["leaky"] = _custom("LeakyRelu", lambda xs, *rest: xs, _bprop_leaky)
+    return _ops["leaky"]
+
+
+def leaky_relu_cfg(slope):
+    return ms.Tensor(np.array([slope], np.float32))
+
+
+def use_portable(cell, keep_second_order=False):
+    """Switch the native kernels in `cell` back to MindSpore's own ops, for networks whose input gradient is
+    differentiated again (the WGAN-GP critic). Call before the first graph of `cell` is compiled: graph mode
+    reads the switch as a constant.
+
+    keep_second_order=False: every kernel. PyNative's higher-order differentiation of a Custom op's bprop
+    returned zero weight gradients (MindSpore 2.10), so there nothing native stays.
+    keep_second_order=True (GRAPH_MODE only): the Cells whose ops' gradients have gradients of their own
+    (`native_second_order`: convolutions, transposed convolutions, leaky ReLU, padding and pooling) stay
+    native; the norms, whose backward kernels have no gradient, are switched (tests/test_native.py checks both
+    against MindSpore's own ops)."""
     for _, c in cell.cells_and_names():
-        if getattr(c, "native", False):
+        if getattr(c, "native", False) and not (keep_second_order and getattr(c, "native_second_order", False)):
             c.native = False

@@ -22,7 +22,7 @@ from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
 from .cyclegan import ConvTranspose2d
-from .layers import Conv2d, InstanceNorm2d
+from .layers import Conv2d, InstanceNorm2d, LeakyReLU
 from .registry import register_model
 
 MAX_DIM = 1024
@@ -51,7 +51,7 @@ class ConvBlock(nn.Cell):
         super().__init__()
         self.conv = _conv(cin, cout, 4, 2, 1, bias=False)
         self.bn = _bn(cout)
-        self.act = nn.LeakyReLU(0.2)
+        self.act = LeakyReLU(0.2)
 
     def construct(self, x):
         return self.act(self.bn(self.conv(x)))
@@ -164,16 +164,16 @@ class STGANDiscriminator(nn.Cell):
         layers, cin = [], 3
         for i in range(n_layers):
             d = min(dim * 2 ** i, MAX_DIM)
-            layers += [_conv(cin, d, 4, 2, 1), InstanceNorm2d(d, affine=True), nn.LeakyReLU(0.2)]
+            layers += [_conv(cin, d, 4, 2, 1), InstanceNorm2d(d, affine=True), LeakyReLU(0.2)]
             cin = d
         self.conv = nn.SequentialCell(layers)
         side = img_size // 2 ** n_layers
         if side < 1 or img_size % 2 ** n_layers:
             raise ValueError(f"img_size must be a multiple of {2 ** n_layers}")
         flat = cin * side * side
-        self.fc_adv = nn.SequentialCell([nn.Dense(flat, fc_dim, weight_init=Normal(0.02)), nn.LeakyReLU(0.2),
+        self.fc_adv = nn.SequentialCell([nn.Dense(flat, fc_dim, weight_init=Normal(0.02)), LeakyReLU(0.2),
                                          nn.Dense(fc_dim, 1, weight_init=Normal(0.02))])
-        self.fc_att = nn.SequentialCell([nn.Dense(flat, fc_dim, weight_init=Normal(0.02)), nn.LeakyReLU(0.2),
+        self.fc_att = nn.SequentialCell([nn.Dense(flat, fc_dim, weight_init=Normal(0.02)), LeakyReLU(0.2),
                                          nn.Dense(fc_dim, n_attrs, weight_init=Normal(0.02))])
 
     def construct(self, x):

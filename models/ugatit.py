@@ -6,7 +6,7 @@ bottom of this file states the few renames that remain (none, by construction) a
 """
 from mindspore import nn, ops
 
-from .layers import (AdaLIN, AvgPool2x2, InstanceNorm2d, LIN, ReflectionPad2d, SNConv2d, SNDense,
+from .layers import (AdaLIN, AvgPool2x2, InstanceNorm2d, LeakyReLU, LIN, ReflectionPad2d, SNConv2d, SNDense,
                      SoftAdaLIN, UpsampleNearest2x, cam_attention, conv2d, dense, fused_sequential)
 from .registry import register_model
 
@@ -300,19 +300,19 @@ class UGATITDiscriminator(nn.Cell):
     def __init__(self, input_nc=3, ndf=64, n_layers=5):
         super().__init__()
         self.input_nc, self.ndf, self.n_layers = input_nc, ndf, n_layers
-        model = [ReflectionPad2d(1), SNConv2d(input_nc, ndf, 4, stride=2, bias=True), nn.LeakyReLU(0.2)]
+        model = [ReflectionPad2d(1), SNConv2d(input_nc, ndf, 4, stride=2, bias=True), LeakyReLU(0.2)]
         for i in range(1, n_layers - 2):
             mult = 2 ** (i - 1)
             model += [ReflectionPad2d(1), SNConv2d(ndf * mult, ndf * mult * 2, 4, stride=2, bias=True),
-                      nn.LeakyReLU(0.2)]
+                      LeakyReLU(0.2)]
         mult = 2 ** (n_layers - 3)
         model += [ReflectionPad2d(1), SNConv2d(ndf * mult, ndf * mult * 2, 4, stride=1, bias=True),
-                  nn.LeakyReLU(0.2)]
+                  LeakyReLU(0.2)]
         mult = 2 ** (n_layers - 2)
         self.gap_fc = SNDense(ndf * mult, 1, bias=False)
         self.gmp_fc = SNDense(ndf * mult, 1, bias=False)
         self.conv1x1 = conv2d(ndf * mult * 2, ndf * mult, 1, bias=True)
-        self.leaky_relu = nn.LeakyReLU(0.2)
+        self.leaky_relu = LeakyReLU(0.2)
         self.pad = ReflectionPad2d(1)
         self.conv = SNConv2d(ndf * mult, 1, 4, stride=1, bias=False)
         self.model = fused_sequential(model)

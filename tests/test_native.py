@@ -18,8 +18,8 @@ import mindspore as ms
 from mindspore import nn, ops
 
 from models import native
-from models.layers import (AdaLIN, LIN, AvgPool2x2, Conv2d, InstanceNorm2d, NormReLUPad, ReflectionPad2d,
-                           RowNorm, UpsampleNearest2x, fuse_norm_relu_pad)
+from models.layers import (AdaLIN, LIN, AvgPool2x2, Conv2d, InstanceNorm2d, LeakyReLU, NormReLUPad,
+                           ReflectionPad2d, RowNorm, UpsampleNearest2x, fuse_norm_relu_pad)
 from tests.helpers import ROOT
 
 # Skipped only where the kernels cannot exist (no compiler) or are switched off: a compile error must fail
@@ -599,6 +599,104 @@ def test_winograd_rule(monkeypatch):
     assert not native.picks_winograd(256, 256, 3)
     monkeypatch.setenv("FACEGAN_NATIVE_WINOGRAD", "1")
     assert native.picks_winograd(16, 8, 3) and not native.picks_winograd(16, 8, 4)
+
+
+LEAKY_SHAPES = [(2, 3, 5, 7), (3, 70001)]   # the second: several blocks of the kernel's loop, a short last one
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
+def test_leaky_relu_equals_torch(mode, portable):
+    """Exactly PyTorch's values and gradient, the slope's side at exact zeros included (MindSpore's own
+    leaky_relu, maximum(0.2 x, x), splits the gradient there)."""
+    ms.set_context(mode=MODES[mode])
+    layer = LeakyReLU(0.2)
+    assert layer.native
+    if portable:
+        native.use_portable(layer)
+        assert not layer.native
+    rng = np.random.default_rng(4)
+    for shape in LEAKY_SHAPES:
+        x = rng.standard_normal(shape).astype(np.float32)
+        x.reshape(-1)[::5] = 0.0
+        g = rng.standard_normal(shape).astype(np.float32)
+        xt = torch.from_numpy(x).requires_grad_(True)
+        yt = torch.nn.functional.leaky_relu(xt, 0.2)
+        yt.backward(torch.from_numpy(g))
+        np.testing.assert_array_equal(layer(ms.Tensor(x)).asnumpy(), yt.detach().numpy())
+        np.testing.assert_array_equal(_weighted_sum_grad(layer, x, g), xt.grad.numpy())
+
+
+def test_leaky_relu_second_order_matches_mindspore_own():
+    """Conv -> LeakyReLU -> conv with the native kernels against MindSpore's own layers: the gradient of
+    ||d loss / d x||^2 with respect to the input and both weights (a WGAN-GP critic's second order)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    rng = np.random.default_rng(5)
+    w1 = (rng.standard_normal((6, 3, 3, 3)) * 0.3).astype(np.float32)
+    w2 = (rng.standard_normal((2, 6, 3, 3)) * 0.3).astype(np.float32)
+
+    def build(own):
+        conv = (lambda c, o: nn.Conv2d(c, o, 3, pad_mode="pad", padding=1, has_bias=False)) if own else \
+            (lambda c, o: Conv2d(c, o, 3, padding=1, bias=False))
+        net = nn.SequentialCell([conv(3, 6), nn.LeakyReLU(0.2) if own else LeakyReLU(0.2), conv(6, 2)])
+        net[0].weight.set_data(ms.Tensor(w1))
+        net[2].weight.set_data(ms.Tensor(w2))
+        return net
+    mine, own = build(False), build(True)
+    assert mine[0].native and mine[1].native
+    x = ms.Tensor(rng.standard_normal((2, 3, 9, 8)).astype(np.float32))
+    ga = ms.grad(_GradNormLoss(mine), grad_position=0, weights=mine.trainable_params())(x)
+    gb = ms.grad(_GradNormLoss(own), grad_position=0, weights=own.trainable_params())(x)
+    assert _rel(ga[0].asnumpy(), gb[0].asnumpy()) < 1e-4
+    for p, q in zip(ga[1], gb[1]):
+        assert _rel(p.asnumpy(), q.asnumpy()) < 1e-4
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
+def test_affine_instance_norm_matches_torch_float64(mode, portable):
+    """InstanceNorm2d(affine=True): native (row norm, then the affine) and portable (the affine inside
+    BatchNorm's kernel, per sample and channel) against PyTorch in float64, including a channel with a large
+    mean and a small spread."""
+    ms.set_context(mode=MODES[mode])
+    rng = np.random.default_rng(6)
+    layer = InstanceNorm2d(5, affine=True)
+    weight = rng.uniform(0.5, 1.5, 5).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    layer.weight.set_data(ms.Tensor(weight))
+    layer.bias.set_data(ms.Tensor(bias))
+    if portable:
+        native.use_portable(layer)
+    assert layer.norm.native != portable
+    x = rng.standard_normal((3, 5, 6, 7)).astype(np.float32)
+    x[:, 2] = 300.0 + 0.05 * x[:, 2]
+    ref = torch.nn.InstanceNorm2d(5, affine=True).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(weight))
+        ref.bias.copy_(torch.from_numpy(bias))
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    yt = ref(xt)
+    (yt * yt * torch.sin(yt)).sum().backward()
+    assert _rel(layer(ms.Tensor(x)).asnumpy(), yt.detach().numpy()) < 1e-5
+    g = ms.grad(_Loss(layer), grad_position=0, weights=layer.trainable_params())(ms.Tensor(x))
+    assert _rel(g[0].asnumpy(), xt.grad.numpy()) < 1e-4
+    assert _rel(g[1][0].asnumpy(), ref.weight.grad.numpy()) < 1e-4
+    assert _rel(g[1][1].asnumpy(), ref.bias.grad.numpy()) < 1e-4
+
+
+def test_use_portable_keeps_second_order_kernels_on_request():
+    """keep_second_order: the layers whose native gradients differentiate again stay native, the norms go."""
+    from models.stgan import STGANDiscriminator
+    from models.ugatit import UGATITDiscriminator
+    for net in (STGANDiscriminator(n_attrs=2, dim=4, n_layers=2, fc_dim=8, img_size=16),
+                UGATITDiscriminator(3, ndf=4, n_layers=5), nn.SequentialCell([ReflectionPad2d(1), AvgPool2x2(),
+                                                                        UpsampleNearest2x()])):
+        native.use_portable(net, keep_second_order=True)
+        kinds = {type(c).__name__: c.native for _, c in net.cells_and_names() if hasattr(c, "native")}
+        assert kinds and all(on == (name in ("Conv2d", "SNConv2d", "LeakyReLU", "ReflectionPad2d", "AvgPool2x2",
+                                             "UpsampleNearest2x")) for name, on in kinds.items()), kinds
+        native.use_portable(net)
+        assert not any(c.native for _, c in net.cells_and_names() if hasattr(c, "native"))
 
 
 def test_use_portable_switches_everything_off():

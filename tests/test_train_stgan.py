@@ -150,3 +150,14 @@ def test_resume_with_five_critic_steps_is_exact(toy, tmp_path):
     assert [h[0] for h in h2] == [1, 2, 3, 4]
     for a, b in zip(h1, h2):
         np.testing.assert_allclose([a[1], a[2]], [b[1], b[2]], rtol=1e-5, err_msg=f"iteration {a[0]}")
+
+
+def test_pynative_mode_is_refused_with_the_reason(toy, tmp_path):
+    """MindSpore 2.10's PyNative second-order gradients drop the critic's dense-layer terms of the penalty
+    (tests/test_losses.py), so train.py refuses the mode instead of training a wrong critic."""
+    root, _, _ = toy
+    r = run_cli(["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--run_name", "p",
+                 "--iterations", "2", "--mode", "pynative"] + TOY)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr[-600:]
+    assert "--mode pynative cannot train STGAN" in r.stderr
+    assert not (tmp_path / "p").exists()

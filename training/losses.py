@@ -54,7 +54,9 @@ class GradientPenalty(nn.Cell):
 
     def __init__(self, discriminator):
         super().__init__(auto_prefix=False)
-        native.use_portable(discriminator)   # second-order gradients: MindSpore's own ops (see there)
+        # second-order gradients: only the native ops whose gradients differentiate again, and only in graph
+        # mode (see native.use_portable)
+        native.use_portable(discriminator, keep_second_order=ms.get_context("mode") == ms.GRAPH_MODE)
         self.discriminator = discriminator
         self.input_grad = ms.grad(as_function(discriminator), grad_position=0)
 

@@ -2209,3 +2209,42 @@ extern "C" int ConvBlockBwd(int nparam, void** params, int* ndims, int64_t** sha
   }
   return 0;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Leaky ReLU with PyTorch's semantics (slope on x <= 0, the gradient at 0 included):
+// LeakyRelu(x, cfg[f32: slope]) -> y = x > 0 ? x : slope * x
+// LeakyReluGrad(x, dy, cfg) -> dx = x > 0 ? dy : slope * dy. It is linear in dy, so its own gradient in dy is
+//   LeakyReluGrad(x, G) and in x zero: the WGAN-GP critic's second-order gradient needs no other kernel.
+// MindSpore's leaky_relu is maximum(slope * x, x), whose gradient is six ops (compare, select, and a
+// division that splits ties) over the whole activation; for the critic's second order, more again.
+static int leaky_relu(int nparam, void** params, int* ndims, int64_t** shapes, bool grad) {
+  const int n_in = grad ? 3 : 2;
+  if (nparam != n_in + 1) return 1;
+  int64_t n = 1;
+  for (int d = 0; d < ndims[0]; ++d) n *= shapes[0][d];
+  if (grad) {
+    if (ndims[1] != ndims[0]) return 1;
+    for (int d = 0; d < ndims[0]; ++d)
+      if (shapes[1][d] != shapes[0][d]) return 1;
+  }
+  const float* x = (const float*)params[0];
+  const float* v = (const float*)params[grad ? 1 : 0];
+  const float slope = ((const float*)params[n_in - 1])[0];
+  float* out = (float*)params[n_in];
+  const int64_t chunk = 1 << 15;
+  parallel_for((n + chunk - 1) / chunk, [&](int64_t c) {
+    const int64_t lo = c * chunk, hi = std::min(n, lo + chunk);
+    for (int64_t i = lo; i < hi; ++i) out[i] = x[i] > 0.f ? v[i] : slope * v[i];
+  });
+  return 0;
+}
+
+extern "C" int LeakyRelu(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                         void* stream, void* extra) {
+  return leaky_relu(nparam, params, ndims, shapes, false);
+}
+
+extern "C" int LeakyReluGrad(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                             void* stream, void* extra) {
+  return leaky_relu(nparam, params, ndims, shapes, true);
+}
