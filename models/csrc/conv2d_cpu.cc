@@ -131,10 +131,41 @@ class Pool {
 
 static void parallel_for(int64_t n, const std::function<void(int64_t)>& f) { Pool::get().parallel_for(n, f); }
 
+// v16: 16 floats, the kernels' unit of work. With AVX-512 one register (GCC's generic vector). Without it,
+// two 8-float vectors in a struct: GCC lowers a 64-byte generic vector on AVX2 by keeping arrays of them
+// (a micro tile's accumulators) in memory and moving their halves through general registers (vmovq /
+// vpinsrq per step), which made the direct kernels 3-10x slower than PyTorch on an AVX2 machine (session
+// 16, bench/raw_conv.py); the struct's halves stay in ymm registers.
+#if defined(__AVX512F__)
 typedef float v16 __attribute__((vector_size(64)));
+static inline v16 bc(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+#else
+typedef float v8 __attribute__((vector_size(32)));
+struct v16 {
+  v8 lo, hi;
+  float operator[](int i) const { return i < 8 ? lo[i] : hi[i - 8]; }
+};
+static_assert(sizeof(v16) == 64, "v16 holds 16 contiguous floats");
+#define V16_INLINE static inline __attribute__((always_inline))
+V16_INLINE v16 operator+(v16 a, v16 b) { return {a.lo + b.lo, a.hi + b.hi}; }
+V16_INLINE v16 operator-(v16 a, v16 b) { return {a.lo - b.lo, a.hi - b.hi}; }
+V16_INLINE v16 operator*(v16 a, v16 b) { return {a.lo * b.lo, a.hi * b.hi}; }
+V16_INLINE v16 operator*(float s, v16 a) { return {s * a.lo, s * a.hi}; }
+V16_INLINE v16 operator*(v16 a, float s) { return {a.lo * s, a.hi * s}; }
+V16_INLINE v16 operator-(v16 a) { return {-a.lo, -a.hi}; }
+V16_INLINE v16& operator+=(v16& a, v16 b) { a.lo += b.lo; a.hi += b.hi; return a; }
+V16_INLINE v16& operator-=(v16& a, v16 b) { a.lo -= b.lo; a.hi -= b.hi; return a; }
+V16_INLINE v16 bc(float s) { const v8 h = {s, s, s, s, s, s, s, s}; return {h, h}; }
+// (not memcpy: GCC copies a struct through a stack slot in 16-byte pieces, and the FMAs then read it there)
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+V16_INLINE v16 ld(const float* p) { return {*(const v8u*)p, *(const v8u*)(p + 8)}; }
+V16_INLINE void st(float* p, v16 v) { *(v8u*)p = v.lo; *(v8u*)(p + 8) = v.hi; }
+#undef V16_INLINE
+#endif
+#if defined(__AVX512F__)
 static inline v16 ld(const float* p) { v16 v; memcpy(&v, p, 64); return v; }
 static inline void st(float* p, v16 v) { memcpy(p, &v, 64); }
-static inline v16 bc(float s) { return (v16){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+#endif
 static inline float hsum(v16 v) {
   float s = 0.f;
   for (int i = 0; i < 16; ++i) s += v[i];
@@ -712,8 +743,11 @@ static void wide_conv(const WideConv& p) {
 
 // Micro tile with AVX-512 (32 vector registers): 8 outputs x 48 positions, or 4 x 64 for at most 4
 // outputs (the last layer of a generator: 64 -> 3 7x7 at 256 px 10.7 ms against 15.1 with 8 x 48).
-// Without it (16 registers of 8 floats; measured with -march=haswell on this machine): 4 x 32, 10-20 %
-// faster than 8 x 48 there.
+// Without it (AVX2: 16 registers of 8 floats, a v16 takes two): 6 outputs x 16 positions (12 accumulator
+// registers, two for the inputs, one broadcast), 4 x 16 for at most 4 outputs. Session 16 on an AVX2
+// machine, raw kernels (bench/raw_conv.py), ms, 4 x 16 / 6 x 16 / 4 x 32: 32 -> 16 3x3 at 256 px batch 2
+// 18.1 / 12.0 / 22.3, 32 -> 64 3x3 stride 2 9.6 / 5.6 / 10.8, 64 -> 128 4x4 stride 2 at 128 px 35.7 / 18.3 /
+// 36.9, 32 -> 3 7x7 6.1 / 10.0 / 9.2.
 template <int KT>
 static void wide_conv_k(const WideConv& p) {
 #if defined(__AVX512F__)
@@ -722,7 +756,10 @@ static void wide_conv_k(const WideConv& p) {
   else
     wide_conv<KT, 8, 3>(p);
 #else
-  wide_conv<KT, 4, 2>(p);
+  if (p.O <= 4)
+    wide_conv<KT, 4, 1>(p);
+  else
+    wide_conv<KT, 6, 1>(p);
 #endif
 }
 
@@ -835,6 +872,7 @@ constexpr float G[A][3] = {{1.f / 4, 0, 0},           {-1.f / 6, -1.f / 6, -1.f 
                            {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
 constexpr float AT[M][A] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
+#if defined(__AVX512F__)
 typedef int32_t iv16 __attribute__((vector_size(64)));
 
 // 64 floats -> their 4 phases: p[r * ps + t] = s[4t + r], t < 16.
@@ -866,6 +904,40 @@ static inline void join4(const float* p, int64_t ps, float* d) {
   st(d + 32, __builtin_shuffle(a1, b1, e0));
   st(d + 48, __builtin_shuffle(a1, b1, e1));
 }
+#else
+typedef int32_t iv8 __attribute__((vector_size(32)));
+
+// 64 floats -> their 4 phases: p[r * ps + t] = s[4t + r], t < 16 (in 8-float vectors: per 4 t, the pairs
+// (r 0|1, r 2|3), then t 0..3 and 4..7 joined).
+static inline void split4(const float* s, float* p, int64_t ps) {
+  const iv8 ea = {0, 4, 8, 12, 1, 5, 9, 13}, eb = {2, 6, 10, 14, 3, 7, 11, 15};
+  const iv8 lo = {0, 1, 2, 3, 8, 9, 10, 11}, hi = {4, 5, 6, 7, 12, 13, 14, 15};
+  for (int h = 0; h < 2; ++h, s += 32) {   // t 0..7, then 8..15
+    v8 u[4];
+    memcpy(u, s, sizeof(u));
+    const v8 a0 = __builtin_shuffle(u[0], u[1], ea), b0 = __builtin_shuffle(u[0], u[1], eb);   // t 0..3
+    const v8 a1 = __builtin_shuffle(u[2], u[3], ea), b1 = __builtin_shuffle(u[2], u[3], eb);   // t 4..7
+    const v8 r[4] = {__builtin_shuffle(a0, a1, lo), __builtin_shuffle(a0, a1, hi), __builtin_shuffle(b0, b1, lo),
+                     __builtin_shuffle(b0, b1, hi)};
+    for (int k = 0; k < 4; ++k) memcpy(p + k * ps + 8 * h, &r[k], sizeof(v8));
+  }
+}
+
+// The inverse: d[4t + r] = p[r * ps + t], t < 16.
+static inline void join4(const float* p, int64_t ps, float* d) {
+  const iv8 lo = {0, 1, 2, 3, 8, 9, 10, 11}, hi = {4, 5, 6, 7, 12, 13, 14, 15};
+  const iv8 e0 = {0, 4, 8, 12, 1, 5, 9, 13}, e1 = {2, 6, 10, 14, 3, 7, 11, 15};
+  for (int h = 0; h < 2; ++h, d += 32) {   // t 0..7, then 8..15
+    v8 q[4];
+    for (int k = 0; k < 4; ++k) memcpy(&q[k], p + k * ps + 8 * h, sizeof(v8));
+    const v8 x0 = __builtin_shuffle(q[0], q[1], lo), y0 = __builtin_shuffle(q[2], q[3], lo);   // t 0..3
+    const v8 x1 = __builtin_shuffle(q[0], q[1], hi), y1 = __builtin_shuffle(q[2], q[3], hi);   // t 4..7
+    const v8 r[4] = {__builtin_shuffle(x0, y0, e0), __builtin_shuffle(x0, y0, e1), __builtin_shuffle(x1, y1, e0),
+                     __builtin_shuffle(x1, y1, e1)};
+    memcpy(d, r, sizeof(r));
+  }
+}
+#endif
 
 static inline void st_n(float* p, v16 v, int64_t n) {
   if (n >= 16)
@@ -900,11 +972,11 @@ static void weights(const float* w, int64_t R, int64_t S, float* U) {
   parallel_for(R, [=](int64_t r) {   // (by value: the vector stores may alias anything captured by reference)
     for (int64_t s0 = 0; s0 < S; s0 += 16) {
       const int64_t ns = std::min<int64_t>(16, S - s0);
+      float gs[9][16] = {};
+      for (int q = 0; q < 9; ++q)
+        for (int64_t l = 0; l < ns; ++l) gs[q][l] = w[(r * S + s0 + l) * 9 + q];
       v16 g[9], t[A][3];
-      for (int q = 0; q < 9; ++q) {
-        g[q] = bc(0.f);
-        for (int64_t l = 0; l < ns; ++l) g[q][l] = w[(r * S + s0 + l) * 9 + q];
-      }
+      for (int q = 0; q < 9; ++q) g[q] = ld(gs[q]);
 #pragma GCC unroll 8
       for (int i = 0; i < A; ++i)
 #pragma GCC unroll 3
@@ -1489,10 +1561,17 @@ static bool conv_wgrad(const float* dy, const float* x, float* dw, const Geo& g)
   }
   if (blocked_wgrad(K, S, O, OH * OW)) {
     switch (S == 1 ? K : 2) {   // taps per row (above stride 1, blocked_wgrad holds for 2 only)
+#if defined(__AVX512F__)
       case 2: conv_wgrad_direct_k<2, 6, 8>(dy, x, dw, g); return true;
       case 3: conv_wgrad_direct_k<3, 3, 6>(dy, x, dw, g); return true;
       case 4: conv_wgrad_direct_k<4, 2, 4>(dy, x, dw, g); return true;
       case 7: conv_wgrad_direct_k<7, 1, 2>(dy, x, dw, g); return true;
+#else   // AVX2: one vector of 16 outputs, at most 7 x 16 accumulators (two registers each)
+      case 2: conv_wgrad_direct<2, 3, 1>(dy, x, dw, g); return true;
+      case 3: conv_wgrad_direct<3, 2, 1>(dy, x, dw, g); return true;
+      case 4: conv_wgrad_direct<4, 1, 1>(dy, x, dw, g); return true;
+      case 7: conv_wgrad_direct<7, 1, 1>(dy, x, dw, g); return true;
+#endif
     }
   }
   const int64_t Hp = H + 2 * P;
