@@ -1497,50 +1497,62 @@ static void conv_wgrad_direct_k(const float* dy, const float* x, float* dw, cons
 // pixels; each task writes its own partial dw, summed at the end. (One task per (4 outputs, input
 // channel, kernel row) over all rows re-read dy from memory C*K times: 32 -> 16 3x3 at 256 px took 16 ms
 // against PyTorch's 8.)
-template <int K>
+// Outputs per task: their K accumulators each must stay in registers. AVX-512 has 32 of them and 4
+// outputs won there (session 15). With AVX2's 16, a[NO][K] of two-register v16s spills beyond 2 outputs
+// at K=3 and 1 output above: 32 -> 3 7x7 at 256 px took 15.7 ms with 2 or 4 outputs, 7.6 with 1
+// (PyTorch 16.1); 16 -> 8 3x3 took 5.5 with 2 against 6.2 with 4 and 6.3 with 1 (bench/raw_conv.py).
+static constexpr int wgrad_outputs(int K) {
+#if defined(__AVX512F__)
+  return K < 0 ? 0 : 4;
+#else
+  return K <= 3 ? 2 : 1;
+#endif
+}
+template <int K, int NO>
 static void wgrad(const float* dyp, const float* xp, float* dw, int64_t N, int64_t O, int64_t C, int64_t OH,
                   int64_t OWc, int64_t Hp, int64_t Wp) {
-  const int64_t OB = (O + 3) / 4;
+  const int64_t OB = (O + NO - 1) / NO;
   const int64_t RB = std::max<int64_t>(1, std::min<int64_t>(OH, 2048 / OWc));   // rows per block
   const int64_t blocks = (OH + RB - 1) / RB, CKK = C * K * K;
-  std::vector<float> part((size_t)(OB * blocks * 4 * CKK));
+  std::vector<float> part((size_t)(OB * blocks * NO * CKK));
   parallel_for(OB * blocks, [&](int64_t task) {
     const int64_t ob = task / blocks, r0 = task % blocks * RB, r1 = std::min(OH, r0 + RB);
-    const int64_t nout = std::min<int64_t>(4, O - ob * 4);
-    float* pw = &part[(size_t)(task * 4 * CKK)];   // [4][C][K][K]
+    const int64_t nout = std::min<int64_t>(NO, O - ob * NO);
+    float* pw = &part[(size_t)(task * NO * CKK)];   // [NO][C][K][K]
     for (int64_t c = 0; c < C; ++c)
       for (int64_t kh = 0; kh < K; ++kh) {
-        v16 a[4][K];
-        for (int o = 0; o < 4; ++o)
+        v16 a[NO][K];
+        for (int o = 0; o < NO; ++o)
           for (int k = 0; k < K; ++k) a[o][k] = bc(0.f);
         for (int64_t n = 0; n < N; ++n)
           for (int64_t oh = r0; oh < r1; ++oh) {
             const float* xr = xp + ((n * C + c) * Hp + oh + kh) * Wp;
-            const float* g[4];
-            for (int o = 0; o < 4; ++o) g[o] = dyp + ((n * O + ob * 4 + std::min<int64_t>(o, nout - 1)) * OH + oh) * OWc;
+            const float* g[NO];
+            for (int o = 0; o < NO; ++o)
+              g[o] = dyp + ((n * O + ob * NO + std::min<int64_t>(o, nout - 1)) * OH + oh) * OWc;
             for (int64_t ow0 = 0; ow0 < OWc; ow0 += 16) {
-              const v16 g0 = ld(g[0] + ow0), g1 = ld(g[1] + ow0), g2 = ld(g[2] + ow0), g3 = ld(g[3] + ow0);
+              v16 gv[NO];
+#pragma GCC unroll 4
+              for (int o = 0; o < NO; ++o) gv[o] = ld(g[o] + ow0);
 #pragma GCC unroll 8
               for (int kw = 0; kw < K; ++kw) {
                 const v16 v = ld(xr + ow0 + kw);
-                a[0][kw] += g0 * v;
-                a[1][kw] += g1 * v;
-                a[2][kw] += g2 * v;
-                a[3][kw] += g3 * v;
+#pragma GCC unroll 4
+                for (int o = 0; o < NO; ++o) a[o][kw] += gv[o] * v;
               }
             }
           }
-        for (int o = 0; o < 4; ++o)
+        for (int o = 0; o < NO; ++o)
           for (int kw = 0; kw < K; ++kw) pw[((o * C + c) * K + kh) * K + kw] = hsum(a[o][kw]);
       }
   });
   parallel_for(OB, [&](int64_t ob) {
-    const int64_t nout = std::min<int64_t>(4, O - ob * 4);
+    const int64_t nout = std::min<int64_t>(NO, O - ob * NO);
     for (int64_t o = 0; o < nout; ++o) {
-      float* d = dw + (ob * 4 + o) * CKK;
+      float* d = dw + (ob * NO + o) * CKK;
       for (int64_t i = 0; i < CKK; ++i) {
         float s = 0.f;
-        for (int64_t blk = 0; blk < blocks; ++blk) s += part[(size_t)(((ob * blocks + blk) * 4 + o) * CKK + i)];
+        for (int64_t blk = 0; blk < blocks; ++blk) s += part[(size_t)(((ob * blocks + blk) * NO + o) * CKK + i)];
         d[i] = s;
       }
     }
@@ -1592,10 +1604,10 @@ static bool conv_wgrad(const float* dy, const float* x, float* dw, const Geo& g)
   }
   FloatBuf xp = pad_input(x, N, C, H, W, P, Wp);
   switch (K) {
-    case 1: wgrad<1>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
-    case 3: wgrad<3>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
-    case 4: wgrad<4>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
-    case 7: wgrad<7>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 1: wgrad<1, wgrad_outputs(1)>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 3: wgrad<3, wgrad_outputs(3)>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 4: wgrad<4, wgrad_outputs(4)>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
+    case 7: wgrad<7, wgrad_outputs(7)>(dyv, xp.data(), dw, N, O, C, OH, OWc, Hp, Wp); break;
     default: return false;
   }
   return true;
