@@ -443,6 +443,18 @@ static void gather_samples(const float* dy, int64_t n0, int64_t ns, int64_t O, i
   });
 }
 
+// Runs body(n0, ns, cols, dyg) for each group of up to nb samples, dyg holding their dy side by side.
+template <class F>
+static void each_sample_group(const float* dy, const Geo& g, int64_t nb, F&& body) {
+  const int64_t OHW = g.OHW();
+  FloatBuf dyg((size_t)(g.O * nb * OHW));
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+    const int64_t ns = std::min(nb, g.N - n0);
+    gather_samples(dy, n0, ns, g.O, OHW, dyg.data());
+    body(n0, ns, ns * OHW, (const float*)dyg.data());
+  }
+}
+
 // Blocks of whole 16s of `n` rows, about `per_thread` per thread.
 static int64_t row_block(int64_t n, int64_t per_thread) {
   const int64_t want = per_thread * Pool::get().threads();
@@ -481,22 +493,19 @@ static void conv_dgrad_folded(const float* dy, const float* w, float* dx, const 
   int64_t cb = std::max<int64_t>(1, kBlockFloats / (KK * nb * OHW));
   cb = std::min(cb, std::max<int64_t>(1, (g.C + 2 * threads - 1) / (2 * threads)));
   const int64_t blocks = (g.C + cb - 1) / cb;
-  FloatBuf dyg((size_t)(O * nb * OHW));
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    const int64_t ns = std::min(nb, g.N - n0), cols = ns * OHW;
-    gather_samples(dy, n0, ns, O, OHW, dyg.data());
+  each_sample_group(dy, g, nb, [&](int64_t n0, int64_t ns, int64_t cols, const float* dyg) {
     parallel_for(blocks, [&](int64_t blk) {
       thread_local std::vector<float> col;
       const int64_t c0 = blk * cb, nc = std::min(cb, g.C - c0), r0 = c0 * KK, nr = nc * KK;
       col.resize((size_t)(nr * cols));
-      blas.gemm(true, false, nr, cols, O, w + r0, R, dyg.data(), cols, 0.f, col.data(), cols);
+      blas.gemm(true, false, nr, cols, O, w + r0, R, dyg, cols, 0.f, col.data(), cols);
       for (int64_t s = 0; s < ns; ++s) {
         float* dxn = dx + (n0 + s) * CHW;
         std::fill(dxn + c0 * HW, dxn + (c0 + nc) * HW, 0.f);
         col2im_add(col.data() + s * OHW, g, r0, r0 + nr, dxn, cols);
       }
     });
-  }
+  });
 }
 
 // dw = sum over groups of dyg[O, cols] x col[C*K*K, cols]^T, each task owning a block of dw's columns.
@@ -506,19 +515,16 @@ static void conv_wgrad_folded(const float* dy, const float* x, float* dw, const 
   int64_t rb = std::max<int64_t>(16, kBlockFloats / (nb * OHW) / 16 * 16);
   rb = std::min(rb, row_block(R, 4));
   const int64_t blocks = (R + rb - 1) / rb;
-  FloatBuf dyg((size_t)(O * nb * OHW));
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    const int64_t ns = std::min(nb, g.N - n0), cols = ns * OHW;
-    gather_samples(dy, n0, ns, O, OHW, dyg.data());
+  each_sample_group(dy, g, nb, [&](int64_t n0, int64_t ns, int64_t cols, const float* dyg) {
     parallel_for(blocks, [&](int64_t blk) {
       thread_local std::vector<float> col;
       const int64_t r0 = blk * rb, nr = std::min(rb, R - r0);
       col.resize((size_t)(nr * cols));
       for (int64_t s = 0; s < ns; ++s)
         im2col(x + (n0 + s) * CHW, g, r0, r0 + nr, 0, OHW, col.data() + s * OHW, cols);
-      blas.gemm(false, true, O, nr, cols, dyg.data(), cols, col.data(), cols, n0 ? 1.f : 0.f, dw + r0, R);
+      blas.gemm(false, true, O, nr, cols, dyg, cols, col.data(), cols, n0 ? 1.f : 0.f, dw + r0, R);
     });
-  }
+  });
 }
 
 // y[n] = w[O, C*K*K] x col(x[n])[C*K*K, pixels] + b, in blocks of pixels.
