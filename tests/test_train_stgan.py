@@ -149,7 +149,14 @@ def test_resume_with_five_critic_steps_is_exact(toy, tmp_path):
     h1, h2 = run_history(tmp_path / "straight"), run_history(tmp_path / "split")
     assert [h[0] for h in h2] == [1, 2, 3, 4]
     for a, b in zip(h1, h2):
-        np.testing.assert_allclose([a[1], a[2]], [b[1], b[2]], rtol=1e-5, err_msg=f"iteration {a[0]}")
+        # rtol 1e-4, not 1e-5: under pytest (session 16, AVX2) about half the runs of this test saw the
+        # *uninterrupted* run's own D loss at iteration 3 take one of two values 2.6e-5 apart (1.1298453 /
+        # 1.1298160): run-to-run nondeterminism, not a resume error. It was not seen with FACEGAN_NATIVE=0,
+        # FACEGAN_NATIVE_THREADS=1, FACEGAN_NATIVE_GEMM=0 or FACEGAN_NATIVE_FOLD=0 (3 runs each), nor in 8
+        # runs outside pytest, nor in the raw kernels run 300 times under load; cause not found
+        # (docs/notes_session16.md). A resume that is really off (another batch, RNG draw or optimizer state)
+        # changes a loss at the percent level: successive iterations here differ by 10-40 %.
+        np.testing.assert_allclose([a[1], a[2]], [b[1], b[2]], rtol=1e-4, err_msg=f"iteration {a[0]}")
 
 
 def test_pynative_mode_is_refused_with_the_reason(toy, tmp_path):
