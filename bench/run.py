@@ -372,7 +372,6 @@ def _front_end_stages(repeat):
     return {k: statistics.median(v) for k, v in stages.items()}, rgb.shape
 
 
-
 def _cpu_model():
     """The CPU's name and widest vector ISA: the native kernels are tiled per ISA (AVX-512 or AVX2)."""
     try:
@@ -386,14 +385,16 @@ def _cpu_model():
 
 
 def _commit():
+    """HEAD's short hash, with "+changes" when tracked files differ from it; None outside a git checkout."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=os.path.dirname(os.path.abspath(__file__)), timeout=10).stdout.strip()
+        head, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return (head + ("+changes" if dirty else "")) or None
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -53,6 +53,12 @@ def _cpu_id():
     return platform.processor()
 
 
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    line = _cpu_id()
+    return set(line.split(":", 1)[1].split()) if line.startswith("flags") else set()
+
+
 def _build_dir():
     for d in (os.path.join(os.path.dirname(_ROOT), "build", "native"),
               os.path.join(tempfile.gettempdir(), f"facegan-native-{os.getuid()}")):

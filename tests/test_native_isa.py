@@ -51,17 +51,6 @@ print(json.dumps(out))
 """
 
 
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or not (
     os.environ.get("CXX") or shutil.which("g++")), reason="x86-64 with a C++ compiler only")
 
@@ -88,7 +77,7 @@ def test_kernels_compile_for_both_isas(builds, isa):
 def test_each_isa_build_matches_pytorch_float64(builds, isa):
     so, rc, _ = builds[isa]
     assert rc == 0
-    missing = ISAS[isa][1] - _cpu_flags()
+    missing = ISAS[isa][1] - native.cpu_flags()
     if missing:
         pytest.skip(f"this CPU cannot run the {isa} build (no {', '.join(sorted(missing))})")
     env = dict(os.environ, FACEGAN_NATIVE_THREADS="2")
