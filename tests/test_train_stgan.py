@@ -135,28 +135,28 @@ def test_stgan_learns_the_toy_edits(toy, tmp_path):
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-600:])
 
 
+# The resume check runs the native kernels on one thread. With two, under pytest, about half the runs of
+# even the uninterrupted training gave losses that differ run to run (2.6e-5 relative at iteration 3, 4.6e-4
+# at iteration 4; session 16). Not seen with FACEGAN_NATIVE_THREADS=1, nor with FACEGAN_NATIVE=0; the cause
+# is open (docs/notes_session16.md). One thread keeps this test about resume, at its original rtol.
+ONE_THREAD = {"FACEGAN_NATIVE_THREADS": "1"}
+
+
 def test_resume_with_five_critic_steps_is_exact(toy, tmp_path):
     """2 iterations, then --resume to 4, equals 4 straight (constant lr; 5 D batches per iteration)."""
     root, _, _ = toy
     common = ["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--batch_size", "4",
               "--print_freq", "1", "--save_freq", "2", "--sample_freq", "100", "--no_decay", "--seed", "2"] + TOY
-    r = run_cli(common + ["--run_name", "straight", "--iterations", "4"])
+    r = run_cli(common + ["--run_name", "straight", "--iterations", "4"], env_extra=ONE_THREAD)
     assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli(common + ["--run_name", "split", "--iterations", "2"])
+    r = run_cli(common + ["--run_name", "split", "--iterations", "2"], env_extra=ONE_THREAD)
     assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli(common + ["--run_name", "split", "--iterations", "4", "--resume"])
+    r = run_cli(common + ["--run_name", "split", "--iterations", "4", "--resume"], env_extra=ONE_THREAD)
     assert r.returncode == 0 and "at iteration 2" in r.stdout, r.stderr[-2000:]
     h1, h2 = run_history(tmp_path / "straight"), run_history(tmp_path / "split")
     assert [h[0] for h in h2] == [1, 2, 3, 4]
     for a, b in zip(h1, h2):
-        # rtol 1e-4, not 1e-5: under pytest (session 16, AVX2) about half the runs of this test saw the
-        # *uninterrupted* run's own D loss at iteration 3 take one of two values 2.6e-5 apart (1.1298453 /
-        # 1.1298160): run-to-run nondeterminism, not a resume error. It was not seen with FACEGAN_NATIVE=0,
-        # FACEGAN_NATIVE_THREADS=1, FACEGAN_NATIVE_GEMM=0 or FACEGAN_NATIVE_FOLD=0 (3 runs each), nor in 8
-        # runs outside pytest, nor in the raw kernels run 300 times under load; cause not found
-        # (docs/notes_session16.md). A resume that is really off (another batch, RNG draw or optimizer state)
-        # changes a loss at the percent level: successive iterations here differ by 10-40 %.
-        np.testing.assert_allclose([a[1], a[2]], [b[1], b[2]], rtol=1e-4, err_msg=f"iteration {a[0]}")
+        np.testing.assert_allclose([a[1], a[2]], [b[1], b[2]], rtol=1e-5, err_msg=f"iteration {a[0]}")
 
 
 def test_pynative_mode_is_refused_with_the_reason(toy, tmp_path):
