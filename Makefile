@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`. Both set up .venv first (idempotent).
 PY := .venv/bin/python
 
-.PHONY: setup demo test test-all bench help
+.PHONY: setup demo test bench help
 help:
 	@echo "make demo   - set up, then run the main job on the bundled sample photo (out/demo/)"
 	@echo "make test   - set up, then run the test suite"
@@ -15,9 +15,6 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
-
-test-all: setup
-	$(PY) -m pytest -m "slow or not slow"
 
 bench: setup
 	$(PY) bench/run.py

@@ -14,7 +14,7 @@ parameter filled once, or nothing is written and the unmatched names are listed.
 import argparse
 import sys
 
-ARCH_CHOICES = ["auto", "photo2cartoon", "ugatit", "mobilefacenet", "cyclegan", "pix2pix"]
+from core import cli
 
 
 def main(argv=None):
@@ -23,16 +23,16 @@ def main(argv=None):
                     help="PyTorch checkpoint (.pt/.pth), read with weights_only=True; CycleGAN/pix2pix: one file "
                          "per network (named *_net_G_A.pth etc.) or their checkpoint folder")
     ap.add_argument("--dst", required=True, help="output model directory")
-    ap.add_argument("--arch", default="auto", choices=ARCH_CHOICES, help="network family (default: detect)")
+    from conversion import arches
+    ap.add_argument("--arch", default="auto", choices=arches(), help="network family (default: detect)")
     ap.add_argument("--overwrite", action="store_true", help="replace DST if it already holds files")
     args = ap.parse_args(argv)
 
-    from cli_common import fail
     from conversion import ConversionError, convert_file
     try:
         meta = convert_file(args.src, args.dst, args.arch, args.overwrite)
     except ConversionError as e:
-        return fail(str(e))
+        return cli.fail(str(e))
     nets = ", ".join(f"{k} ({v['model']} {v['config']})" for k, v in meta["networks"].items())
     print(f"converted {' '.join(args.src)} [{meta['arch']}] -> {args.dst}: {nets}")
     return 0

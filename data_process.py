@@ -35,16 +35,24 @@ def main(argv=None):
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
-    import cli_common  # noqa: F401  (quiet framework logs)
-    from cli_common import fail
+    from core.cli import UserError, fail, os_error_text, writable_dir
     if not os.path.exists(args.data_path):
         return fail(f"--data_path not found: {args.data_path}")
     if args.size < 32:
         return fail("--size must be at least 32")
+    data_abs = os.path.abspath(args.data_path)
+    if os.path.isdir(data_abs) and os.path.commonpath([data_abs, os.path.abspath(args.save_path)]) == data_abs:
+        return fail("--save_path must not be inside --data_path (inputs are never modified)")
+    try:
+        for folder, what in ((args.save_path, "--save_path"), (args.save_rgba, "--save_rgba")):
+            if folder:
+                writable_dir(folder, what)
+    except UserError as e:
+        return fail(str(e))
 
-    from preprocess.batch import run_batch
+    from preprocess.batch import OutputWriteError, run_batch
     from preprocess.detect import ModelFileMissing
-    from preprocess.imageio import list_images
+    from data.images import list_images
     if not list_images(args.data_path):
         return fail(f"no image files (.jpg .png .bmp .webp .tif .gif) under {args.data_path}")
     pipe_kwargs = dict(detector=args.detector, landmarks=args.landmarks, seg_model=args.seg_model,
@@ -58,8 +66,10 @@ def main(argv=None):
         counts, rows, skipped = run_batch(args.data_path, args.save_path, pipe_kwargs, workers=args.workers,
                                           overwrite=args.overwrite, rgba_path=args.save_rgba,
                                           progress=not args.quiet)
-    except (ModelFileMissing, ValueError) as e:
+    except (ModelFileMissing, ValueError, OutputWriteError) as e:
         return fail(str(e))
+    except OSError as e:   # the manifest itself could not be written
+        return fail(f"cannot write under {args.save_path}: {os_error_text(e)}")
     except KeyboardInterrupt:
         return fail("interrupted: rerun the same command to resume", 130)
     bad = {k: v for k, v in rows.items() if v["status"] != "ok"}

@@ -29,11 +29,10 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default=None, help="generator model directory (model.json + genA2B.ckpt)")
     args = ap.parse_args(argv)
 
-    import cli_common  # noqa: F401
-    from cli_common import fail
+    from core.cli import fail
     import cv2
     import numpy as np
-    from preprocess.imageio import ImageReadError, list_images, read_rgb, write_image_atomic
+    from data.images import ImageReadError, list_images, read_rgb, write_image_atomic
     from preprocess.pipeline import FacePipeline
 
     photos = list_images(args.photos) if os.path.exists(args.photos) else []
@@ -43,6 +42,8 @@ def main(argv=None):
     ckpt = args.checkpoint or default_checkpoint()
     cartoonizer = None
     if ckpt:
+        from core import runtime
+        runtime.configure("graph", "auto")
         try:
             cartoonizer = Cartoonizer(ckpt)
         except InferenceError as e:

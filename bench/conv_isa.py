@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Why models/runtime.py caps oneDNN at AVX2: time one 3x3 convolution in MindSpore GRAPH_MODE with the cap
+"""Why core/runtime.py caps oneDNN at AVX2: time one 3x3 convolution in MindSpore GRAPH_MODE with the cap
 and without it (each in its own process, since oneDNN reads the setting once), against PyTorch, same run.
 
   .venv/bin/python bench/conv_isa.py [--channels 32] [--size 256] [--repeat 5]

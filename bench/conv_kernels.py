@@ -4,14 +4,14 @@
   .venv/bin/python bench/conv_kernels.py [--repeat 7] [--shapes p2c|all] [--backward]
 
 One stride-1, zero-padded convolution (no bias), each timed as a median of --repeat runs after two warm-ups:
-  pytorch          F.conv2d (oneDNN, AVX-512 on this CPU)
-  mindspore        nn.Conv2d in GRAPH_MODE (oneDNN capped at AVX2 by models/runtime.py: its AVX-512 path is
+  pytorch          F.conv2d (oneDNN)
+  mindspore        nn.Conv2d in GRAPH_MODE (oneDNN capped at AVX2 by core/runtime.py: its AVX-512 path is
                    a reference loop here, see bench/conv_isa.py)
-  direct           models.layers.Conv2d, the hand-written direct kernel of models/csrc/conv2d_cpu.cc
+  direct           models.layers.Conv2d through kernels.accelerate, on the direct kernel (kernels/csrc)
   gemm             the same layer on the kernels' im2col + SGEMM path (NumPy's OpenBLAS)
   winograd         the same layer on Winograd F(4x4, 3x3) (3x3 kernels only; its products on SGEMM)
-The networks use the native layer, which picks the path per call (`use_winograd` and `use_gemm` in the C++
-source: channels, fan-in, pixels; * marks the one it picks for the forward).
+The networks use the native layer, which picks the path per call (`use_winograd` and `use_gemm` in
+kernels/csrc: channels, fan-in, pixels; * marks the one it picks for the forward).
 With --backward each run is forward + backward: input and weight gradients of sum(y * y * g) / 2, a loss
 that needs y (with a loss linear in y, graph mode drops the forward convolution altogether). Every column
 includes copying the result to host. The shapes are the stride-1 convolutions of the photo2cartoon
@@ -45,21 +45,22 @@ def main():
     ap.add_argument("--shapes", choices=["p2c", "all"], default="all")
     ap.add_argument("--backward", action="store_true", help="time forward + backward")
     a = ap.parse_args()
-    from models import runtime
+    from core import runtime
     runtime.configure("graph", "CPU", threads=2)
     import mindspore as ms
     import torch
     from mindspore import nn
-    from models import native
+    import kernels
+    from kernels import ops as kops
     from models.layers import Conv2d
     torch.set_num_threads(2)
-    if not native.enabled():
-        sys.exit(f"bench/conv_kernels.py: native kernels unavailable: {native.why_not()}")
+    if not kernels.enabled():
+        sys.exit(f"bench/conv_kernels.py: the kernels are unavailable: {kernels.why_not()}")
     shapes = P2C_SHAPES + (EXTRA_SHAPES if a.shapes == "all" else [])
     what = "forward + backward" if a.backward else "forward"
-    gemm = native.gemm_enabled()
+    gemm = kops.gemm_enabled()
     print(f"stride-1 convolutions, batch 1, {what}, median of {a.repeat}; ratio = time / PyTorch; "
-          f"* = the path the networks take (GEMM: {native.blas_library() or 'unavailable'})")
+          f"* = the path the networks take (GEMM: {kops.blas_library() or 'unavailable'})")
     print("| in -> out, kernel, size | GFLOP | PyTorch ms | MindSpore ms (ratio) | direct ms (ratio) "
           "| GEMM ms (ratio) | Winograd ms (ratio) | GFLOP/s PT / MS / direct / GEMM / Winograd "
           "| max diff MS / direct / GEMM / Winograd |")
@@ -85,8 +86,8 @@ def main():
 
         ref = t_run()
         plain = nn.Conv2d(cin, cout, k, pad_mode="pad", padding=p, has_bias=False)
-        fast = Conv2d(cin, cout, k, padding=p, bias=False)
-        assert fast.native
+        fast = kernels.accelerate(nn.SequentialCell([Conv2d(cin, cout, k, padding=p, bias=False)]))[0]
+        assert kernels.is_native(fast)
         for layer in (plain, fast):
             layer.weight.set_data(ms.Tensor(w))
         xm, gm = ms.Tensor(x), ms.Tensor(g)
@@ -134,10 +135,10 @@ def main():
         tt = timed(t_run, a.repeat)
         times = [timed(r, a.repeat) for r in runners]
         gflop = 2 * cin * cout * k * k * os_ * os_ / 1e9 * (3 if a.backward else 1)
-        if gemm and native.picks_winograd(cin, cout, k, out_pixels=os_ * os_):
+        if gemm and kops.picks_winograd(cin, cout, k, out_pixels=os_ * os_):
             picked = 3
         else:
-            picked = 2 if gemm and native.picks_gemm(cin, cout, k, out_pixels=os_ * os_) else 1
+            picked = 2 if gemm and kops.picks_gemm(cin, cout, k, out_pixels=os_ * os_) else 1
         cells = [f"{t * 1e3:.1f} ({t / tt:.2f})" for t in times] + ["-"] * (4 - len(times))
         cells[picked] += " *"
         rates = " / ".join(f"{gflop / t:.0f}" for t in [tt] + times)

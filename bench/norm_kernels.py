@@ -3,11 +3,10 @@
 
   .venv/bin/python bench/norm_kernels.py --shape 1,256,64,64 --repeat 7 [--mean 0 --std 1]
 
-  handwritten     mean, subtract, square, mean, rsqrt, multiply over axes (2, 3) (InstanceNorm2d until
-                  session 4)
+  handwritten     mean, subtract, square, mean, rsqrt, multiply over axes (2, 3) (the textbook form)
   two-pass 2d     the same maths on x viewed as (N*C, H*W), with sums instead of means
   fused unshifted x viewed as (1, N*C, H, W) straight through the fused BatchNorm kernel (one-pass
-                  variance: gave NaN in a fine-tuning test, see docs/notes_session3.md)
+                  variance: NaN on large, nearly constant rows, e.g. when fine-tuning on flat images)
   library         models.layers.instance_norm: rows shifted by their (gradient-stopped) mean, then the
                   fused BatchNorm kernel (what InstanceNorm2d, LIN and adaLIN run)
 Prints the median time of each and the largest difference of output and input gradient from PyTorch.
@@ -35,7 +34,7 @@ def main():
     ap.add_argument("--std", type=float, default=1.0)
     a = ap.parse_args()
     shape = tuple(int(s) for s in a.shape.split(","))
-    from models import runtime
+    from core import runtime
     runtime.configure("graph", "CPU")
     import mindspore as ms
     import torch

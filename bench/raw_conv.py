@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""The native convolution kernels called directly (ctypes, no MindSpore), against PyTorch, same process.
+"""The convolution kernels called directly (ctypes, no MindSpore), against PyTorch, same process.
 
   .venv/bin/python bench/raw_conv.py                       # the networks' shapes, forward + both gradients
-  .venv/bin/python bench/raw_conv.py --lib A.so --lib B.so # two builds of models/csrc/conv2d_cpu.cc, A/B
+  .venv/bin/python bench/raw_conv.py --lib A.so --lib B.so # two builds of kernels/csrc, A/B
   .venv/bin/python bench/raw_conv.py --shape 32,16,3,1,1,256,2 --parts wgrad
 
 Each shape is in,out,kernel,stride,padding,size,batch. Runs alternate between the libraries and PyTorch
@@ -11,7 +11,6 @@ PyTorch relative to its largest value. This is where a kernel change is measured
 MindSpore's per-call costs, which bench/conv_kernels.py includes.
 """
 import argparse
-import ctypes
 import os
 import statistics
 import sys
@@ -22,59 +21,13 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from kernels.raw import PARTS, Lib, conv_part, make_case  # noqa: E402
+
 # photo2cartoon's generator (256 px) and discriminators, CycleGAN's residual blocks, STGAN's deep layers
 SHAPES = [(3, 32, 7, 1, 3, 256, 1), (32, 16, 3, 1, 1, 256, 2), (16, 8, 3, 1, 1, 256, 2), (8, 8, 3, 1, 1, 256, 2),
           (64, 32, 3, 1, 1, 256, 1), (128, 64, 3, 1, 1, 128, 1), (128, 128, 3, 1, 1, 64, 2),
           (256, 256, 3, 1, 1, 64, 1), (32, 64, 3, 2, 1, 256, 1), (3, 64, 4, 2, 1, 256, 2), (64, 128, 4, 2, 1, 128, 2),
           (256, 512, 4, 1, 1, 32, 1), (32, 3, 7, 1, 3, 256, 1)]
-PARTS = ("fwd", "dgrad", "wgrad")
-ENTRY = {"fwd": "Conv2dFwd", "dgrad": "Conv2dDgrad", "wgrad": "Conv2dWgrad"}
-
-
-class Lib:
-    def __init__(self, path):
-        self.path = path
-        self.dll = ctypes.CDLL(path)
-        for name in ENTRY.values():
-            getattr(self.dll, name).restype = ctypes.c_int
-
-    def call(self, name, arrays):
-        n = len(arrays)
-        ptrs = (ctypes.c_void_p * n)(*[a.ctypes.data for a in arrays])
-        ndims = (ctypes.c_int * n)(*[a.ndim for a in arrays])
-        shape_arrays = [np.array(a.shape, np.int64) for a in arrays]
-        shapes = (ctypes.POINTER(ctypes.c_int64) * n)(
-            *[s.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)) for s in shape_arrays])
-        rc = getattr(self.dll, name)(n, ptrs, ndims, shapes, None, None, None)
-        if rc != 0:
-            raise RuntimeError(f"{name} returned {rc} for shapes {[a.shape for a in arrays]}")
-
-
-def make_case(shape, seed=0):
-    cin, cout, k, s, p, size, n = shape
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, cin, size, size)).astype(np.float32)
-    w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
-    b = rng.standard_normal(cout).astype(np.float32)
-    o = (size + 2 * p - k) // s + 1
-    dy = rng.standard_normal((n, cout, o, o)).astype(np.float32)
-    return dict(x=x, w=w, b=b, dy=dy, pad=np.zeros(p + 1, np.int32), stride=np.zeros(s, np.int32), s=s, p=p)
-
-
-def native_part(lib, c, part):
-    """A closure running one part through `lib`, and its output array."""
-    if part == "fwd":
-        out = np.empty_like(c["dy"])
-        args = [c["x"], c["w"], c["b"], c["pad"], c["stride"], out]
-    elif part == "dgrad":
-        out = np.empty_like(c["x"])
-        args = [c["dy"], c["w"], c["x"], c["pad"], c["stride"], out]
-    else:
-        out = np.empty_like(c["w"])
-        args = [c["dy"], c["x"], c["w"], c["pad"], c["stride"], out]
-    return (lambda: lib.call(ENTRY[part], args)), out
-
-
 def torch_part(c, part):
     import torch
     x, w, b, dy = (torch.from_numpy(c[k]) for k in ("x", "w", "b", "dy"))
@@ -104,17 +57,17 @@ def timed(fn, repeat):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lib", action="append", help="a compiled conv2d_cpu library (default: the project's build)")
+    ap.add_argument("--lib", action="append", help="a compiled kernel library (default: the project's build)")
     ap.add_argument("--shape", action="append", help="in,out,kernel,stride,padding,size,batch")
     ap.add_argument("--parts", default=",".join(PARTS))
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (each `--repeat` runs per side)")
     a = ap.parse_args()
-    from models import native
-    native.blas_library()   # sets FACEGAN_BLAS_LIB for the SGEMM path
+    from kernels import build, ops
+    ops.blas_library()   # sets FACEGAN_BLAS_LIB for the SGEMM path
     import torch
     torch.set_num_threads(int(os.environ.get("FACEGAN_NATIVE_THREADS", "2")))
-    libs = [Lib(p) for p in (a.lib or [native.library()])]
+    libs = [Lib(p) for p in (a.lib or [build.library()])]
     shapes = [tuple(int(v) for v in s.split(",")) for s in a.shape] if a.shape else SHAPES
     parts = a.parts.split(",")
     names = ["torch"] + [os.path.basename(l.path) for l in libs]
@@ -123,7 +76,7 @@ def main():
     for shape in shapes:
         c = make_case(shape)
         for part in parts:
-            runs = [torch_part(c, part)] + [native_part(l, c, part) for l in libs]
+            runs = [torch_part(c, part)] + [conv_part(l, c, part) for l in libs]
             times = [[] for _ in runs]
             for _ in range(a.rounds):
                 for i, (fn, _) in enumerate(runs):

@@ -6,7 +6,7 @@
 One long-lived process per side (MindSpore GRAPH_MODE / PyTorch eager, both 2 threads) builds each workload
 once, warms it up (excluded), then the parent alternates single timed runs between the two sides, so both
 see the same machine load. Identical inputs and weights: the PyTorch side uses the reference networks of the
-tests (tests/torch_refs), and the MindSpore side receives the same random weights through the strict
+tests (torch_refs/), and the MindSpore side receives the same random weights through the strict
 conversion table. Reported per workload: median and min-max of the runs, peak RSS of each process, achieved
 GFLOP/s (FLOPs counted once by torch's FlopCounterMode on the reference), and the ratio MindSpore / PyTorch.
 A large fp32 matmul (4096^3, PyTorch) gives the machine's practical ceiling. The face front end (framework-
@@ -41,10 +41,10 @@ def _child(side):
     import numpy as np
     import torch
     torch.set_num_threads(2)
-    from tests.helpers import randomize_torch
-    from tests.torch_refs.ugatit_ref import DiscriminatorRef, P2CGeneratorRef
+    from torch_refs.weights import randomize_torch
+    from torch_refs.ugatit_ref import DiscriminatorRef, P2CGeneratorRef
     if side == "ms":
-        from models import runtime
+        from core import runtime
         runtime.configure("graph", "CPU", threads=2)
         import mindspore as ms
     built = {}
@@ -71,9 +71,11 @@ def _child(side):
                         ref(xt)[0].sum().item()
                 return run, (ref, (xt,))
             import models
-            from tests.helpers import load_into_ms, torch_state_numpy
+            from torch_refs.weights import load_into_ms, torch_state_numpy
+            import kernels
             net = load_into_ms(models.create_model("ugatit_p2c_generator", ngf=32, img_size=256, light=True),
                                torch_state_numpy(ref))
+            kernels.accelerate(net)
             net.set_train(False)
             xm = ms.Tensor(x)
             return (lambda: net(xm)[0].asnumpy()), None
@@ -83,10 +85,11 @@ def _child(side):
             tn = torch_nets()
             if side == "torch":
                 return _torch_train_step(tn, torch.from_numpy(a), torch.from_numpy(bb)), None
-            from training.families import ugatit as fam
+            from families import get_family
+            fam = get_family("ugatit")
             from training.engine import GANTrainer
-            from tests.helpers import torch_state_numpy
-            cfg = dict(fam.DEFAULTS["photo2cartoon"], arch="photo2cartoon", n_blocks=4, iterations=1000,
+            from torch_refs.weights import torch_state_numpy
+            cfg = dict(fam.defaults("photo2cartoon"), n_blocks=4, iterations=1000,
                        decay_start=500, mode="graph", faceid_weights=None)
             nets = fam.build_nets(cfg)
             for name, net in nets.items():
@@ -109,11 +112,12 @@ def _child(side):
             tn = cyclegan_torch_nets()
             if side == "torch":
                 return _torch_cyclegan_step(tn, torch.from_numpy(a), torch.from_numpy(bb)), None
-            from training.families import cyclegan as fam
+            from families import get_family
+            fam = get_family("cyclegan")
             from training.engine import GANTrainer
             from models.cyclegan import torch_key_rules
-            from tests.helpers import load_into_ms, torch_state_numpy
-            cfg = dict(fam.DEFAULTS["cyclegan"], arch="cyclegan", iterations=1000, decay_start=500, mode="graph")
+            from torch_refs.weights import load_into_ms, torch_state_numpy
+            cfg = dict(fam.defaults("cyclegan"), iterations=1000, decay_start=500, mode="graph")
             nets = fam.build_nets(cfg)
             for name, net in nets.items():
                 sd = {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}
@@ -127,7 +131,7 @@ def _child(side):
                 tr.iteration_step([inputs])[2].asnumpy()
             return run, None
         if task == "stgan_train_b32":
-            from tests.torch_refs.stgan_ref import STGANDiscriminatorRef, STGANGeneratorRef
+            from torch_refs.stgan_ref import STGANDiscriminatorRef, STGANGeneratorRef
             x = rng.uniform(-1, 1, (32, 3, 128, 128)).astype(np.float32)
             a = rng.integers(0, 2, (32, 13)).astype(np.float32)
             b = a[rng.permutation(32)]
@@ -135,11 +139,12 @@ def _child(side):
             tn = {"G": randomize_torch(STGANGeneratorRef(), 0), "D": randomize_torch(STGANDiscriminatorRef(), 1)}
             if side == "torch":
                 return _torch_stgan_step(tn, *(torch.from_numpy(v) for v in (x, a, b, alpha))), None
-            from training.families import stgan as fam
+            from families import get_family
+            fam = get_family("stgan")
             from training.engine import GANTrainer
             from models.cyclegan import batchnorm_prefixes, torch_key_rules
-            from tests.helpers import load_into_ms, torch_state_numpy
-            cfg = dict(fam.DEFAULTS["stgan"], arch="stgan", iterations=1000, decay_start=500, mode="graph")
+            from torch_refs.weights import load_into_ms, torch_state_numpy
+            cfg = dict(fam.defaults("stgan"), iterations=1000, decay_start=500, mode="graph")
             nets = fam.build_nets(cfg)
             for name, net in nets.items():
                 sd = {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}
@@ -156,7 +161,7 @@ def _child(side):
         raise ValueError(task)
 
     def cyclegan_torch_nets(seed=0):
-        from tests.torch_refs.cyclegan_ref import NLayerDiscriminatorRef, ResnetGeneratorRef
+        from torch_refs.cyclegan_ref import NLayerDiscriminatorRef, ResnetGeneratorRef
         nets = {"G_A": ResnetGeneratorRef(ngf=64, n_blocks=9), "G_B": ResnetGeneratorRef(ngf=64, n_blocks=9),
                 "D_A": NLayerDiscriminatorRef(ndf=64, norm="instance"),
                 "D_B": NLayerDiscriminatorRef(ndf=64, norm="instance")}
@@ -202,7 +207,7 @@ def _child(side):
             run()
             run()          # warm-up (compile in GRAPH_MODE), excluded
             if side == "ms" and "_train_" in task:
-                from models import runtime
+                from core import runtime
                 runtime.quiet_waiting_thread()   # as train.py's loop does after its first iteration
             built[task] = run
             print(json.dumps({"warmup_s": time.perf_counter() - t0,
@@ -345,7 +350,7 @@ def _torch_stgan_step(nets, x, a, b, alpha, n_critic=5):
 def _front_end_stages(repeat):
     sys.path.insert(0, ROOT)
     from preprocess.align import crop, rotate
-    from preprocess.imageio import read_rgb
+    from data.images import read_rgb
     from preprocess.pipeline import FacePipeline
     from preprocess.segment import composite_on_white
     pipe = FacePipeline()

@@ -24,12 +24,13 @@ def main():
     ap.add_argument("--n_dis_local", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    from models import runtime
+    from core import runtime
     runtime.configure("graph", "CPU")
     import mindspore as ms
     from training.engine import GANTrainer
-    from training.families import ugatit as fam
-    cfg = dict(fam.DEFAULTS[a.arch], arch=a.arch, ngf=a.ngf, n_blocks=a.n_blocks, img_size=a.img_size,
+    from families import get_family
+    fam = get_family("ugatit")
+    cfg = dict(fam.defaults(a.arch), ngf=a.ngf, n_blocks=a.n_blocks, img_size=a.img_size,
                n_dis_global=a.n_dis_global, n_dis_local=a.n_dis_local, iterations=100, decay_start=50,
                mode="graph", faceid_weights=None)
     nets = fam.build_nets(cfg)

@@ -140,15 +140,6 @@ def convert_files(items, arch="auto"):
     return arch, meta, tensors
 
 
-def expand_sources(srcs):
-    """A checkpoint folder (junyanz `checkpoints/<name>/`) stands for its `latest_net_*.pth` files."""
-    out = []
-    for s in srcs:
-        if os.path.isdir(s):
-            found = sorted(os.path.join(s, f) for f in os.listdir(s) if re.fullmatch(r"latest_net_\w+\.pth", f))
-            if not found:
-                raise ConversionError(f"{s} holds no latest_net_*.pth files (pass the .pth files explicitly)")
-            out += found
-        else:
-            out.append(s)
-    return out
+def files_in_folder(folder):
+    """junyanz's checkpoint folder (`checkpoints/<name>/`): its latest_net_*.pth files."""
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if re.fullmatch(r"latest_net_\w+\.pth", f))

@@ -3,6 +3,8 @@ from models.mobilefacenet import TORCH_KEY_RULES
 from .core import ConversionError, map_state_dict
 from .torch_io import is_state_dict, strip_prefix
 
+ARCHES = ("mobilefacenet",)
+
 
 def detect(obj):
     sd = strip_prefix(obj) if is_state_dict(obj) else None

@@ -13,6 +13,10 @@ from models.ugatit import TORCH_KEY_RULES
 from .core import ConversionError, map_state_dict
 from .torch_io import is_state_dict, strip_prefix
 
+ARCHES = ("photo2cartoon", "ugatit")
+FALLBACK = True   # its error names what a U-GAT-IT / photo2cartoon file should hold
+
+
 NET_NAMES = ("genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB")
 
 

@@ -1,6 +1,6 @@
 """STGAN / AttGAN attribute editing on photos: "make me bald", with an intensity slider.
 
-    e = AttributeEditor("runs/celeba_stgan/model")
+    e = AttributeEditor("runs/celeba_stgan/model")        # after core.runtime.configure(...)
     present = e.parse_attrs("Male Young")                 # what the photo shows now (the user says so)
     out = e.edit(face_rgb, present, ["Bald"], [1.0])      # rows: edits, columns: intensities
     strip = e.edit(face_rgb, present, ["Bald"], np.linspace(-1, 1, 10), with_input=True)
@@ -18,13 +18,42 @@ import numpy as np
 from .cartoon import InferenceError
 
 
+def generator_input(source, target, thres_int, label, edit_index=None, intensity=None):
+    """The attribute vector fed to the generator. Attributes (0/1) become +-thres_int; STGAN (`label="diff"`)
+    takes target - source, AttGAN (`"target"`) the target. With `edit_index`, that attribute's target value is
+    `intensity` (on the +-1 scale, as the original test scripts' slider: -1 strongly off, +1 strongly on, and
+    +-thres_int what training saw)."""
+    src = (np.asarray(source, np.float32) * 2.0 - 1.0) * thres_int
+    tgt = (np.asarray(target, np.float32) * 2.0 - 1.0) * thres_int
+    if edit_index is not None:
+        tgt[..., edit_index] = intensity
+    return (tgt - src if label == "diff" else tgt).astype(np.float32)
+
+
+def edit_columns(net, x, attrs, names, thres, label, intensity=1.0):
+    """For a batch x (N, 3, H, W in [-1, 1]) with attributes attrs (N, n_attrs, 0/1): [input, reconstruction,
+    one edit per attribute (toggled, at `intensity`, with CelebA's conflicts)] as arrays like x. What the
+    training sample grids show."""
+    import mindspore as ms
+    from data.celeba import apply_conflicts
+    cols = [x, net(ms.Tensor(x), ms.Tensor(generator_input(attrs, attrs, thres, label))).asnumpy()]
+    for k, name in enumerate(names):
+        target = attrs.copy()
+        target[:, k] = 1.0 - target[:, k]
+        for row in target:
+            apply_conflicts(row, names, name)
+        signed = np.where(target[:, k] > 0.5, intensity, -intensity)
+        inp = np.stack([generator_input(a, t, thres, label, k, s) for a, t, s in zip(attrs, target, signed)])
+        cols.append(net(ms.Tensor(x), ms.Tensor(inp)).asnumpy())
+    return cols
+
+
 class AttributeEditor:
-    def __init__(self, checkpoint, mode="graph", device_target="auto"):
+    def __init__(self, checkpoint):
         if not os.path.isfile(os.path.join(checkpoint, "model.json")):
             raise InferenceError(f"no attribute model at {checkpoint}: train one with "
                                  f"python train.py --model stgan --dataset celeba (it writes RUN/model)")
-        from models import NetworkLoadError, load_network, read_model_json, runtime
-        runtime.configure(mode, device_target)
+        from models import NetworkLoadError, load_network, read_model_json
         try:
             meta = read_model_json(checkpoint)
         except NetworkLoadError as e:
@@ -40,6 +69,7 @@ class AttributeEditor:
             raise InferenceError(str(e)) from None
         self.net.set_train(False)
         self.size = int(meta["networks"]["G"]["config"]["img_size"])
+        self.label = meta.get("label", meta.get("arch"))
 
     def parse_attrs(self, text):
         """'Male, Young' -> 0/1 vector over the model's attributes; unknown names are an error."""
@@ -60,7 +90,7 @@ class AttributeEditor:
         """rgb: an aligned face (HxWx3 uint8, resized to the model's size). Returns a grid image: one row per
         edit, one column per intensity (plus the input first with `with_input`)."""
         import mindspore as ms
-        from models.stgan import apply_conflicts, generator_input
+        from data.celeba import apply_conflicts
         img = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
         rows = []

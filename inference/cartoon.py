@@ -1,6 +1,6 @@
 """photo2cartoon inference: an aligned face on white -> generator -> `(y + 1) * 127.5` -> mask composite.
 
-    c = Cartoonizer("pretrained_models/photo2cartoon")   # model.json + genA2B.ckpt
+    c = Cartoonizer("pretrained_models/photo2cartoon")   # model.json + genA2B.ckpt (after core.runtime.configure)
     cartoon = c.cartoonize_face(face)                     # face: preprocess.pipeline.Face
     cartoon = c.cartoonize(rgb_256, alpha=None)           # an already aligned face (no mask)
 """
@@ -31,11 +31,10 @@ def convert_hint(directory):
 
 
 class Cartoonizer:
-    def __init__(self, checkpoint, direction="AtoB", mode="graph", device_target="auto"):
+    def __init__(self, checkpoint, direction="AtoB"):
         if not os.path.isfile(os.path.join(checkpoint, "model.json")):
             raise InferenceError(convert_hint(checkpoint))
-        from models import NetworkLoadError, load_network, read_model_json, runtime
-        runtime.configure(mode, device_target)
+        from models import NetworkLoadError, load_network, read_model_json
         net_name = "genA2B" if direction == "AtoB" else "genB2A"
         try:
             meta = read_model_json(checkpoint)

@@ -26,13 +26,12 @@ NETS = {"cyclegan": {"AtoB": ("G_A", "G_B", "B", "A"), "BtoA": ("G_B", "G_A", "A
 
 class Translator:
     def __init__(self, checkpoint, direction="AtoB", cycle=False, size=256, preprocess="resize", eval_mode=True,
-                 mode="graph", device_target="auto", expect_arch=None):
+                 expect_arch=None):
         if not os.path.isfile(os.path.join(checkpoint, "model.json")):
             raise InferenceError(f"no model at {checkpoint}: convert the published weights first, e.g.\n"
                                  f"  python convert_weights.py --src latest_net_G_A.pth latest_net_G_B.pth "
                                  f"--dst {checkpoint}")
-        from models import NetworkLoadError, load_network, read_model_json, runtime
-        runtime.configure(mode, device_target)
+        from models import NetworkLoadError, load_network, read_model_json
         try:
             meta = read_model_json(checkpoint)
         except NetworkLoadError as e:

@@ -10,12 +10,10 @@ Norm: `instance` (affine off, no running statistics), `batch` (affine, running s
 As published, convolutions next to a norm carry a bias only with instance norm (or none: no bias).
 Initialisation: normal(0, 0.02) for conv weights, normal(1, 0.02) for BatchNorm scales, zero biases.
 """
-import mindspore as ms
-import numpy as np
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from .layers import Conv2d, InstanceNorm2d, LeakyReLU, ReflectionPad2d, fused_sequential
+from .layers import Conv2d, ConvTranspose2d, Identity, InstanceNorm2d, LeakyReLU, ReflectionPad2d
 from .registry import register_model
 
 NORMS = ("instance", "batch", "none")
@@ -57,41 +55,7 @@ def _conv(cin, cout, k, stride=1, padding=0, bias=True):
     return Conv2d(cin, cout, k, stride=stride, padding=padding, bias=bias, weight_init=Normal(0.02))
 
 
-class ConvTranspose2d(nn.Conv2dTranspose):
-    """PyTorch's `ConvTranspose2d(padding=p, output_padding=op)`: the full transposed convolution, cropped by
-    p at the start and p - op at the end, which is MindSpore's transposed convolution with the asymmetric
-    padding (p, p - op, p, p - op). (MindSpore's own output_padding fills the extra row/column with the
-    bias only, where PyTorch puts real kernel contributions. Cropping with a slice after the full
-    convolution gave the same values, but the slice took 90-530 ms per call on CPU in a CycleGAN step.)
-    On CPU with the native kernels' GEMM path (models/native.py) it runs through them instead."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
-
-    def __init__(self, cin, cout, k, stride, padding, output_padding=0, bias=True):
-        if not 0 <= output_padding <= padding:
-            raise ValueError("output_padding must be between 0 and padding")
-        crop1 = padding - output_padding
-        super().__init__(cin, cout, k, stride=stride, pad_mode="pad", padding=(padding, crop1, padding, crop1),
-                         has_bias=bias, weight_init=Normal(0.02), bias_init="zeros")
-        from . import native
-        self.native = (padding <= k - 1 and output_padding < stride and native.enabled()
-                       and native.gemm_enabled())
-        if self.native:
-            self.native_op, *self.native_args = native.conv_transpose_op(k, padding, stride, output_padding)
-            self.zero_bias = ms.Tensor(np.zeros(cout, np.float32))
-
-    def construct(self, x):
-        if self.native:
-            b = self.bias if self.has_bias else self.zero_bias
-            return self.native_op(x, self.weight, b, self.native_args[0], self.native_args[1], self.native_args[2])
-        return super().construct(x)
-
-
 _deconv = ConvTranspose2d
-
-
-class Identity(nn.Cell):
-    def construct(self, x):
-        return x
 
 
 def _batch_norm(c):
@@ -116,7 +80,7 @@ class ResnetBlock(nn.Cell):
         if use_dropout:
             layers.append(nn.Dropout(p=0.5))
         layers += [ReflectionPad2d(1), _conv(dim, dim, 3, bias=bias), make_norm(dim)]
-        self.conv_block = fused_sequential(layers)
+        self.conv_block = nn.SequentialCell(layers)
 
     def construct(self, x):
         return x + self.conv_block(x)
@@ -143,7 +107,7 @@ class ResnetGenerator(nn.Cell):
             layers += [_deconv(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=bias),
                        make_norm(ngf * mult // 2), nn.ReLU()]
         layers += [ReflectionPad2d(3), _conv(ngf, output_nc, 7), nn.Tanh()]
-        self.model = fused_sequential(layers)
+        self.model = nn.SequentialCell(layers)
         self.stride = 4   # input sides must be multiples of this
 
     def construct(self, x):
@@ -171,7 +135,7 @@ class UnetSkipConnectionBlock(nn.Cell):
                       _deconv(inner_nc * 2, outer_nc, 4, 2, 1, bias=bias), make_norm(outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(p=0.5))
-        self.model = fused_sequential(layers)
+        self.model = nn.SequentialCell(layers)
 
     def construct(self, x):
         if self.outermost:
@@ -218,7 +182,7 @@ class NLayerDiscriminator(nn.Cell):
         prev, mult = mult, min(2 ** n_layers, 8)
         layers += [_conv(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias), make_norm(ndf * mult),
                    LeakyReLU(0.2), _conv(ndf * mult, 1, 4, stride=1, padding=1)]
-        self.model = fused_sequential(layers)
+        self.model = nn.SequentialCell(layers)
 
     def construct(self, x):
         return self.model(x)
@@ -231,7 +195,7 @@ class PixelDiscriminator(nn.Cell):
     def __init__(self, input_nc=3, ndf=64, norm="batch"):
         super().__init__()
         make_norm, bias = _check_norm(norm)
-        self.net = fused_sequential([_conv(input_nc, ndf, 1), LeakyReLU(0.2),
+        self.net = nn.SequentialCell([_conv(input_nc, ndf, 1), LeakyReLU(0.2),
                                       _conv(ndf, ndf * 2, 1, bias=bias), make_norm(ndf * 2), LeakyReLU(0.2),
                                       _conv(ndf * 2, 1, 1, bias=bias)])
 

@@ -1,73 +1,42 @@
 """Building blocks shared by the GAN families, written to match PyTorch semantics exactly.
 
-Every Cell here is pure: `construct` does tensor maths only and branches only on attributes fixed in
-`__init__` (or on `self.training`, which MindSpore compiles into a separate graph per phase).
+Every Cell here is pure and portable: `construct` does tensor maths with MindSpore's own ops and branches only
+on attributes fixed in `__init__` (or on `self.training`, which graph mode compiles into a graph per phase).
+The CPU kernels (kernels/) replace some of these Cells in a built network by faster ones with the same
+parameters and results (`kernels.accelerate`); the networks themselves never mention them.
 
-Formulas follow the published U-GAT-IT / photo2cartoon PyTorch code:
-- InstanceNorm2d: PyTorch's default (no affine, no running stats, biased variance, eps 1e-5).
+Formulas follow the published PyTorch code:
+- InstanceNorm2d: PyTorch's default (no running statistics, biased variance, eps 1e-5; affine on request).
 - LIN / adaLIN: instance and layer statistics with the *unbiased* variance (`torch.var`), mixed by rho.
 - CAM: the logit uses the fc layer's (possibly spectral-normalised) weight, while the feature map is
   multiplied by the *raw* first parameter of that fc (`weight_orig` under spectral norm).
+- ConvTranspose2d: PyTorch's padding / output_padding semantics.
 """
 import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, Tensor
+from mindspore.common.initializer import Normal
 
 __all__ = [
-    "InstanceNorm2d", "LeakyReLU", "NormReLUPad", "fuse_norm_relu_pad", "fused_sequential", "AvgPool2x2",
-    "RowNorm", "LIN", "AdaLIN", "SoftAdaLIN", "ReflectionPad2d", "UpsampleNearest2x",
-    "SNConv2d", "SNDense", "cam_attention", "Conv2d", "conv2d", "dense",
+    "Conv2d", "ConvTranspose2d", "InstanceNorm2d", "LeakyReLU", "AvgPool2x2", "LIN", "AdaLIN", "SoftAdaLIN",
+    "ReflectionPad2d", "UpsampleNearest2x", "SNConv2d", "SNDense", "Identity", "cam_attention", "conv2d", "dense",
+    "instance_norm",
 ]
 
 
 class Conv2d(nn.Conv2d):
-    """PyTorch's `nn.Conv2d` (explicit zero padding, weight (out, in, kh, kw), keys `weight` and `bias`).
-
-    On CPU, where MindSpore's own convolution is slow, the convolutions the hand-written kernels cover run
-    through them (models/native.py; which ones: `native_covers`); everywhere else, and with
-    FACEGAN_NATIVE=0, this is `nn.Conv2d` itself. Same parameters, same checkpoints, same results to float
-    rounding (tests/test_native.py)."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
+    """PyTorch's `nn.Conv2d` (explicit zero padding, weight (out, in, kh, kw), keys `weight` and `bias`)."""
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
                          has_bias=bias, weight_init=weight_init, bias_init="zeros")
-        _use_native_conv(self, in_ch, out_ch, kernel_size, stride, padding)
+        self.geometry = (in_ch, out_ch, kernel_size, stride, padding)
 
     def construct(self, x):
-        if self.native:
-            b = self.bias if self.has_bias else self.zero_bias
-            return self.native_op(x, self.weight, b, self.native_pad, self.native_stride)
         output = self.conv2d(x, self.weight)
         if self.has_bias:
             output = self.bias_add(output, self.bias)
         return output
-
-
-# The direct kernel's stride-1 kernel sizes, and the fan-in above which it is no faster than MindSpore's
-# own convolution (bench/conv_kernels.py); larger fan-in and strides need the GEMM path.
-NATIVE_DIRECT_KERNELS = (1, 3, 4, 7)
-NATIVE_DIRECT_MAX_FAN_IN = 128 * 9
-
-
-def native_covers(in_ch, k, stride, padding):
-    """Whether the native kernels take this convolution (when they are enabled at all)."""
-    from . import native
-    if padding > k - 1:
-        return False
-    if stride == 1 and k in NATIVE_DIRECT_KERNELS and in_ch * k * k <= NATIVE_DIRECT_MAX_FAN_IN:
-        return True
-    return native.gemm_enabled()
-
-
-def _use_native_conv(cell, in_ch, out_ch, k, stride, padding):
-    """Conv2d's and SNConv2d's switch to the native kernels: sets cell.native and, when on, the op, its shape
-    arguments and a zero bias for layers without one."""
-    from . import native
-    cell.native = native_covers(in_ch, k, stride, padding) and native.enabled()
-    if cell.native:
-        cell.native_op, cell.native_pad, cell.native_stride = native.conv_op(k, padding, stride)
-        cell.zero_bias = Tensor(np.zeros(out_ch, np.float32))
 
 
 def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
@@ -79,6 +48,26 @@ def dense(in_ch, out_ch, bias=True):
     return nn.Dense(in_ch, out_ch, has_bias=bias, weight_init="HeUniform", bias_init="zeros")
 
 
+class ConvTranspose2d(nn.Conv2dTranspose):
+    """PyTorch's `ConvTranspose2d(padding=p, output_padding=op)` (weight (in, out, k, k)): the full transposed
+    convolution cropped by p at the start and p - op at the end, which is MindSpore's transposed convolution
+    with the asymmetric padding (p, p - op, p, p - op). (MindSpore's own output_padding fills the extra row
+    and column with the bias only, where PyTorch puts real kernel contributions.) Initialisation N(0, 0.02)."""
+
+    def __init__(self, cin, cout, k, stride, padding, output_padding=0, bias=True):
+        if not 0 <= output_padding <= padding:
+            raise ValueError("output_padding must be between 0 and padding")
+        crop1 = padding - output_padding
+        super().__init__(cin, cout, k, stride=stride, pad_mode="pad", padding=(padding, crop1, padding, crop1),
+                         has_bias=bias, weight_init=Normal(0.02), bias_init="zeros")
+        self.geometry = (cin, cout, k, stride, padding, output_padding)
+
+
+class Identity(nn.Cell):
+    def construct(self, x):
+        return x
+
+
 def _row_normalize(x, rows, eps, scale=None, offset=None):
     """(x - mean) / sqrt(biased var + eps) over each of `rows` contiguous groups of x (any shape), times
     `scale` plus `offset` (per row, shape (rows,)) when given.
@@ -87,15 +76,11 @@ def _row_normalize(x, rows, eps, scale=None, offset=None):
     mean (gradient stopped), then go through the fused BatchNorm kernel in training mode, viewed as
     (1, rows, M, 1), whose batch statistics are then exactly the per-row statistics.
 
-    Why the shift: that kernel computes the variance in one pass (E[x^2] - E[x]^2). On large, nearly
-    constant rows this cancels catastrophically; unshifted, it gave NaN when fine-tuning on flat images
-    (docs/notes_session3.md) and a 0.37 input-gradient error at mean 300 / std 0.01 where the shifted form
-    gives 0.02 (PyTorch's own float32 result is the reference; `bench/norm_kernels.py --mean 300 --std 0.01`).
-    The shift changes nothing mathematically (the output does not depend on a per-row constant, so its
-    gradient through the stopped mean is zero anyway).
-
-    Speed, `bench/norm_kernels.py` (this CPU, forward + backward, 1x32x256x256): 16 ms against 98 ms for the
-    mean/subtract/square/mean/rsqrt formulation over axes (2, 3), PyTorch 8 ms; see the README speed section.
+    Why the shift: that kernel computes the variance in one pass (E[x^2] - E[x]^2), which cancels
+    catastrophically on large, nearly constant rows (NaN when fine-tuning on flat images; a 0.37
+    input-gradient error at mean 300 / std 0.01 where the shifted form gives 0.02 against PyTorch's float32
+    result, `bench/norm_kernels.py --mean 300 --std 0.01`). The output does not depend on a per-row constant,
+    so the gradient through the stopped mean is zero anyway.
     The running-statistics inputs are fresh constants that the kernel updates in place; they must not be
     the constants passed as scale/shift (2.0 and 3.0 keep them apart: with ones/zeros the graph shared one
     buffer and the input gradient came out wrong by 0.1).
@@ -117,8 +102,8 @@ def instance_norm(x, eps):
     return _row_normalize(x, x.shape[0] * x.shape[1], eps)
 
 
-def _unbiased_norm(x, rows, eps):
-    """Normalisation with torch.var's unbiased variance, as U-GAT-IT's LIN/adaLIN use it.
+def unbiased_norm(x, rows, eps):
+    """Normalisation with torch.var's unbiased variance over `rows` groups, as U-GAT-IT's LIN/adaLIN use it.
 
     (x - m) / sqrt(var_b * n/(n-1) + eps) == sqrt((n-1)/n) * (x - m) / sqrt(var_b + eps * (n-1)/n).
     A group of one element is NaN in PyTorch (0/0 in torch.var); the two-pass form below keeps that.
@@ -132,137 +117,42 @@ def _unbiased_norm(x, rows, eps):
     return (xc / ops.sqrt(var + eps)).reshape(x.shape)
 
 
-class RowNorm(nn.Cell):
-    """(x - mean) / sqrt(var + eps) over each instance row (sample, channel) or layer row (sample) of
-    x (N, C, H, W); variance biased (InstanceNorm2d) or unbiased (torch.var, for LIN/adaLIN). No parameters.
-
-    On CPU one hand-written kernel per direction (models/native.py: two passes over memory forward, three
-    backward); elsewhere, with FACEGAN_NATIVE=0, or where second-order gradients are taken (the native
-    backward has no gradient of its own: `native.use_portable`), the BatchNorm-based `_row_normalize`.
-    """
-
-    def __init__(self, eps, unbiased, layer):
-        super().__init__()
-        self.eps = eps
-        self.unbiased = unbiased
-        self.layer = layer
-        from . import native
-        self.native = native.enabled()
-        if self.native:
-            self.native_op = native.row_norm_op()
-            self.native_cfg = native.row_norm_cfg(eps, unbiased, layer)
-
-    def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.native_cfg)
-        rows = x.shape[0] if self.layer else x.shape[0] * x.shape[1]
-        if self.unbiased:
-            return _unbiased_norm(x, rows, self.eps)
-        return _row_normalize(x, rows, self.eps)
-
-
-class LeakyReLU(nn.Cell):
-    """PyTorch's `nn.LeakyReLU(slope)`: x > 0 ? x : slope * x, gradient slope at x <= 0.
-
-    MindSpore's own (`maximum(slope * x, x)`) differentiates into compares, selects and a division over the
-    whole activation, and more again at second order (the WGAN-GP critic). On CPU this is one native kernel
-    per direction (models/native.py `leaky_relu_op`, whose gradient differentiates again); elsewhere, or after
-    `native.use_portable`, x times a mask that carries no gradient, which costs one multiplication per
-    order of differentiation. No parameters."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
-
-    def __init__(self, alpha=0.2):
-        super().__init__()
-        self.alpha = float(alpha)
-        from . import native
-        self.native = native.enabled()
-        if self.native:
-            self.native_op = native.leaky_relu_op()
-            self.native_cfg = native.leaky_relu_cfg(self.alpha)
-
-    def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.native_cfg)
-        return x * ops.stop_gradient(ops.select(x > 0, ops.ones_like(x), ops.full_like(x, self.alpha)))
-
-
 class InstanceNorm2d(nn.Cell):
-    """PyTorch `nn.InstanceNorm2d(C, affine=...)` without running stats, which MindSpore lacks on CPU.
-    With affine, the per-channel scale and shift are `weight` and `bias`, as in PyTorch."""
+    """PyTorch `nn.InstanceNorm2d(C, affine=...)` without running statistics (MindSpore's own does not run
+    on CPU). With affine, the per-channel scale and shift are `weight` and `bias`, as in PyTorch."""
 
     def __init__(self, num_features, eps=1e-5, affine=False):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
         self.affine = affine
-        self.norm = RowNorm(eps, unbiased=False, layer=False)
         if affine:
             self.weight = Parameter(Tensor(np.ones((num_features,), np.float32)), name="weight")
             self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
 
     def construct(self, x):
-        if self.affine and not self.norm.native:
+        n = x.shape[0]
+        if self.affine:
             # the affine inside BatchNorm's kernel, per (sample, channel) row: MindSpore's broadcasting
             # multiply and add over the activation, and their gradients, cost more than the norm itself
-            n = x.shape[0]
             return _row_normalize(x, n * self.num_features, self.eps, ops.tile(self.weight, (n,)),
                                   ops.tile(self.bias, (n,)))
-        out = self.norm(x)
-        if self.affine:
-            out = out * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
-        return out
+        return _row_normalize(x, n * self.num_features, self.eps)
 
 
-class NormReLUPad(nn.Cell):
-    """InstanceNorm2d (no affine) -> ReLU -> ReflectionPad2d(padding) (padding 0: no padding) as one Cell.
+class LeakyReLU(nn.Cell):
+    """PyTorch's `nn.LeakyReLU(slope)`: x > 0 ? x : slope * x, gradient slope at x <= 0.
 
-    On CPU one native kernel per direction (models/native.py `norm_act_pad_op`); elsewhere, or after
-    `native.use_portable`, the three Cells it stands for, in order. No parameters. `fuse_norm_relu_pad`
-    puts it into a network's layer lists.
-    """
+    MindSpore's own (`maximum(slope * x, x)`) differentiates into compares, selects and a division over the
+    whole activation, and more again at second order (the WGAN-GP critic); here x times a mask that carries
+    no gradient, one multiplication per order of differentiation."""
 
-    def __init__(self, num_features, eps=1e-5, padding=0):
+    def __init__(self, alpha=0.2):
         super().__init__()
-        self.num_features = num_features
-        self.padding = padding
-        self.norm = InstanceNorm2d(num_features, eps)
-        self.relu = nn.ReLU()
-        self.pad = ReflectionPad2d(padding) if padding else nn.Identity()
-        from . import native
-        self.native = native.enabled()
-        if self.native:
-            self.native_op, self.native_pad = native.norm_act_pad_op(padding)
-            self.native_cfg = native.norm_act_pad_cfg(eps)
+        self.alpha = float(alpha)
 
     def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.native_cfg, self.native_pad)
-        return self.pad(self.relu(self.norm(x)))
-
-
-def fuse_norm_relu_pad(layers):
-    """The layer list with each run InstanceNorm2d (no affine) -> ReLU [-> ReflectionPad2d] replaced by one
-    NormReLUPad; the Cells it absorbs become nn.Identity, so SequentialCell indices (and with them the
-    published weights' key names) stay as they were."""
-    out = list(layers)
-    i = 0
-    while i + 1 < len(out):
-        a, b = out[i], out[i + 1]
-        if type(a) is InstanceNorm2d and not a.affine and type(b) is nn.ReLU:
-            pad = out[i + 2] if i + 2 < len(out) and type(out[i + 2]) is ReflectionPad2d else None
-            out[i] = NormReLUPad(a.num_features, a.eps, pad.padding if pad is not None else 0)
-            out[i + 1] = nn.Identity()
-            if pad is not None:
-                out[i + 2] = nn.Identity()
-            i += 3 if pad is not None else 2
-        else:
-            i += 1
-    return out
-
-
-def fused_sequential(layers):
-    """nn.SequentialCell over `fuse_norm_relu_pad(layers)`: same indices, same results."""
-    return nn.SequentialCell(fuse_norm_relu_pad(layers))
+        return x * ops.stop_gradient(ops.select(x > 0, ops.ones_like(x), ops.full_like(x, self.alpha)))
 
 
 class _LINMix(nn.Cell):
@@ -270,21 +160,11 @@ class _LINMix(nn.Cell):
 
     def __init__(self, eps):
         super().__init__()
-        self.instance = RowNorm(eps, unbiased=True, layer=False)
-        self.layer = RowNorm(eps, unbiased=True, layer=True)
+        self.eps = eps
 
     def construct(self, x, rho):
-        return rho * self.instance(x) + (1.0 - rho) * self.layer(x)
-
-
-def _use_native_lin(cell, eps):
-    """On CPU, AdaLIN and LIN run as one kernel per direction (models/native.py `lin_mix_op`: statistics,
-    mixing, affine and all four gradients); elsewhere, or after `native.use_portable`, through `_LINMix`."""
-    from . import native
-    cell.native = native.enabled()
-    if cell.native:
-        cell.native_op = native.lin_mix_op()
-        cell.native_cfg = native.lin_mix_cfg(eps)
+        n, c = x.shape[0], x.shape[1]
+        return rho * unbiased_norm(x, n * c, self.eps) + (1.0 - rho) * unbiased_norm(x, n, self.eps)
 
 
 class AdaLIN(nn.Cell):
@@ -295,11 +175,8 @@ class AdaLIN(nn.Cell):
         self.eps = eps
         self.rho = Parameter(Tensor(np.full((1, num_features, 1, 1), 0.9, np.float32)), name="rho")
         self.mix = _LINMix(eps)
-        _use_native_lin(self, eps)
 
     def construct(self, x, gamma, beta):
-        if self.native:
-            return self.native_op(x, self.rho, gamma, beta, self.native_cfg)
         out = self.mix(x, self.rho)
         return out * gamma.expand_dims(2).expand_dims(3) + beta.expand_dims(2).expand_dims(3)
 
@@ -315,11 +192,8 @@ class LIN(nn.Cell):
         self.gamma = Parameter(Tensor(np.ones(shape, np.float32)), name="gamma")
         self.beta = Parameter(Tensor(np.zeros(shape, np.float32)), name="beta")
         self.mix = _LINMix(eps)
-        _use_native_lin(self, eps)
 
     def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.rho, self.gamma, self.beta, self.native_cfg)
         return self.mix(x, self.rho) * self.gamma + self.beta
 
 
@@ -349,61 +223,35 @@ class SoftAdaLIN(nn.Cell):
 
 
 class ReflectionPad2d(nn.Cell):
-    """`nn.ReflectionPad2d(p)` with PyTorch's argument (an int pads all four sides). On CPU a native kernel
-    (models/native.py), else MindSpore's MirrorPad."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
+    """`nn.ReflectionPad2d(p)` with PyTorch's argument (an int pads all four sides)."""
 
     def __init__(self, padding):
         super().__init__()
         self.padding = padding
         self.pad = nn.Pad(((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="REFLECT")
-        from . import native
-        self.native = native.enabled()
-        if self.native:
-            self.native_op, self.native_pad, self.native_up = native.pad_up_op(padding, 1)
 
     def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.native_pad, self.native_up)
         return self.pad(x)
 
 
 class UpsampleNearest2x(nn.Cell):
-    """`nn.Upsample(scale_factor=2, mode='nearest')`: on CPU a native kernel, elsewhere an exact broadcast +
-    reshape (runs on every backend)."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
-
-    def __init__(self):
-        super().__init__()
-        from . import native
-        self.native = native.enabled()
-        if self.native:
-            self.native_op, self.native_pad, self.native_up = native.pad_up_op(0, 2)
+    """`nn.Upsample(scale_factor=2, mode='nearest')` as an exact broadcast + reshape (runs on every backend;
+    MindSpore's own nearest upsampling refuses a scale factor on 4-D input)."""
 
     def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.native_pad, self.native_up)
         b, c, h, w = x.shape
         y = ops.broadcast_to(x.reshape(b, c, h, 1, w, 1), (b, c, h, 2, w, 2))
         return y.reshape(b, c, h * 2, w * 2)
 
 
 class AvgPool2x2(nn.Cell):
-    """`nn.AvgPool2d(2, 2)` (PyTorch's: no padding, an odd last row or column dropped): on CPU a native
-    kernel per direction, elsewhere MindSpore's AvgPool2d."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
+    """`nn.AvgPool2d(2, 2)` (PyTorch's: no padding, an odd last row or column dropped)."""
 
     def __init__(self):
         super().__init__()
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
-        from . import native
-        self.native = native.enabled()
-        if self.native:
-            self.native_op = native.avg_pool2_op()
 
     def construct(self, x):
-        if self.native:
-            return self.native_op(x)
         return self.pool(x)
 
 
@@ -455,7 +303,6 @@ class _SpectralNormed(nn.Cell):
 
 class SNConv2d(_SpectralNormed):
     """`spectral_norm(nn.Conv2d(...))` with the keys `weight_orig`, `weight_u`, `weight_v`, `bias`."""
-    native_second_order = True   # its native ops' gradients have gradients (native.use_portable)
 
     def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
@@ -467,31 +314,25 @@ class SNConv2d(_SpectralNormed):
         self.conv = ops.Conv2D(out_channel=out_ch, kernel_size=kernel_size, mode=1, pad_mode="pad",
                                pad=padding, stride=stride)
         self.bias_add = ops.BiasAdd()
-        _use_native_conv(self, in_ch, out_ch, kernel_size, stride, padding)   # as in Conv2d
-        self.sn_stride = stride
+        self.geometry = (in_ch, out_ch, kernel_size, stride, padding)
+
+    def divide_output(self, x):
+        """conv(x, W / sigma) + b = conv(x, W) / sigma + b: the division (and, in training, its gradient: a
+        product, a sum and a division) goes to the smaller of the weight and the output. In deep
+        discriminator layers the weight is up to 170 times the output (U-GAT-IT's 512 -> 1024 4x4 at 7 x 7
+        px: 8.4 M values against 50 k); in the first layers it is the other way round. Shapes are constants
+        in graph mode, so the choice is made when the graph is compiled."""
+        stride = self.geometry[3]
+        n_out = x.shape[0] * self.sn_out * (x.shape[2] // stride) * (x.shape[3] // stride)
+        return n_out < self.weight_orig.size
 
     def construct(self, x):
         sigma = self.sn_sigma()
-        # conv(x, W / sigma) + b = conv(x, W) / sigma + b: the division (and, in training, its gradient: a
-        # product, a sum and a division) goes to the smaller of the weight and the output. In deep
-        # discriminator layers the weight is up to 170 times the output (U-GAT-IT's 512 -> 1024 4x4 at 7 x 7
-        # px: 8.4 M values against 50 k); in the first layers it is the other way round. Shapes are
-        # constants in graph mode, so the branch is taken when the graph is compiled.
-        n_out = x.shape[0] * self.sn_out * (x.shape[2] // self.sn_stride) * (x.shape[3] // self.sn_stride)
-        if n_out < self.weight_orig.size:
-            return self._conv(x, self.weight_orig, sigma)
-        return self._conv(x, self.weight_orig / sigma, None)
-
-    def _conv(self, x, w, sigma):
-        """conv(x, w), divided by sigma unless it is None, plus the bias."""
-        fused_bias = self.native and self.has_bias and sigma is None
-        if self.native:
-            y = self.native_op(x, w, self.bias if fused_bias else self.zero_bias, self.native_pad, self.native_stride)
+        if self.divide_output(x):
+            y = self.conv(x, self.weight_orig) / sigma
         else:
-            y = self.conv(x, w)
-        if sigma is not None:
-            y = y / sigma
-        if self.has_bias and not fused_bias:
+            y = self.conv(x, self.weight_orig / sigma)
+        if self.has_bias:
             y = self.bias_add(y, self.bias)
         return y
 

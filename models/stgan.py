@@ -21,8 +21,7 @@ Sizes are constructor arguments: the published models use img_size 128 (5 layers
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from .cyclegan import ConvTranspose2d
-from .layers import Conv2d, InstanceNorm2d, LeakyReLU
+from .layers import Conv2d, ConvTranspose2d, InstanceNorm2d, LeakyReLU
 from .registry import register_model
 
 MAX_DIM = 1024
@@ -180,49 +179,3 @@ class STGANDiscriminator(nn.Cell):
         h = self.conv(x)
         h = h.reshape(h.shape[0], -1)
         return self.fc_adv(h), self.fc_att(h)
-
-
-# ------------------------------------------------------------------------------------ attribute vectors
-CELEBA_13 = ("Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Bushy_Eyebrows", "Eyeglasses", "Male",
-             "Mouth_Slightly_Open", "Mustache", "No_Beard", "Pale_Skin", "Young")
-HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
-
-
-def apply_conflicts(attrs, names, changed):
-    """CelebA's attribute conflicts after setting `changed` (0/1 float array (n_attrs,), edited in place and
-    returned): one hair colour at a time; Bald or Receding_Hairline excludes Bangs and Bangs excludes both;
-    Straight_Hair / Wavy_Hair exclusive; Mustache implies not No_Beard, No_Beard excludes Mustache."""
-    idx = {n: i for i, n in enumerate(names)}
-
-    def off(*others):
-        for o in others:
-            if o in idx and o != changed:
-                attrs[idx[o]] = 0.0
-    if changed not in idx or attrs[idx[changed]] != 1.0:
-        return attrs
-    if changed in ("Bald", "Receding_Hairline"):
-        off("Bangs")
-    elif changed == "Bangs":
-        off("Bald", "Receding_Hairline")
-    elif changed in HAIR_COLOURS:
-        off(*HAIR_COLOURS)
-    elif changed in ("Straight_Hair", "Wavy_Hair"):
-        off("Straight_Hair", "Wavy_Hair")
-    elif changed == "Mustache":
-        off("No_Beard")
-    elif changed == "No_Beard":
-        off("Mustache")
-    return attrs
-
-
-def generator_input(source, target, thres_int, label, edit_index=None, intensity=None):
-    """The attribute vector fed to the generator. Attributes (0/1) become +-thres_int; STGAN (`label="diff"`)
-    takes target - source, AttGAN (`"target"`) the target. With `edit_index`, that attribute's target value is
-    `intensity` (on the +-1 scale, as the original test scripts' slider: -1 strongly off, +1 strongly on, and
-    +-thres_int what training saw)."""
-    import numpy as np
-    src = (np.asarray(source, np.float32) * 2.0 - 1.0) * thres_int
-    tgt = (np.asarray(target, np.float32) * 2.0 - 1.0) * thres_int
-    if edit_index is not None:
-        tgt[..., edit_index] = intensity
-    return (tgt - src if label == "diff" else tgt).astype(np.float32)

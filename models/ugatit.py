@@ -7,7 +7,7 @@ bottom of this file states the few renames that remain (none, by construction) a
 from mindspore import nn, ops
 
 from .layers import (AdaLIN, AvgPool2x2, InstanceNorm2d, LeakyReLU, LIN, ReflectionPad2d, SNConv2d, SNDense,
-                     SoftAdaLIN, UpsampleNearest2x, cam_attention, conv2d, dense, fused_sequential)
+                     SoftAdaLIN, UpsampleNearest2x, cam_attention, conv2d, dense)
 from .registry import register_model
 
 # ---------------------------------------------------------------------------------------------- blocks
@@ -18,7 +18,7 @@ class ResnetBlock(nn.Cell):
 
     def __init__(self, dim, use_bias=False):
         super().__init__()
-        self.conv_block = fused_sequential([
+        self.conv_block = nn.SequentialCell([
             ReflectionPad2d(1), conv2d(dim, dim, 3, bias=use_bias), InstanceNorm2d(dim), nn.ReLU(),
             ReflectionPad2d(1), conv2d(dim, dim, 3, bias=use_bias), InstanceNorm2d(dim)])
 
@@ -74,28 +74,16 @@ class ConvBlock(nn.Cell):
     def __init__(self, dim_in, dim_out):
         super().__init__()
         self.project = dim_in != dim_out
-        self.ConvBlock1 = fused_sequential([InstanceNorm2d(dim_in), nn.ReLU(), ReflectionPad2d(1),
+        self.ConvBlock1 = nn.SequentialCell([InstanceNorm2d(dim_in), nn.ReLU(), ReflectionPad2d(1),
                                              conv2d(dim_in, dim_out // 2, 3, bias=False)])
-        self.ConvBlock2 = fused_sequential([InstanceNorm2d(dim_out // 2), nn.ReLU(), ReflectionPad2d(1),
+        self.ConvBlock2 = nn.SequentialCell([InstanceNorm2d(dim_out // 2), nn.ReLU(), ReflectionPad2d(1),
                                              conv2d(dim_out // 2, dim_out // 4, 3, bias=False)])
-        self.ConvBlock3 = fused_sequential([InstanceNorm2d(dim_out // 4), nn.ReLU(), ReflectionPad2d(1),
+        self.ConvBlock3 = nn.SequentialCell([InstanceNorm2d(dim_out // 4), nn.ReLU(), ReflectionPad2d(1),
                                              conv2d(dim_out // 4, dim_out // 4, 3, bias=False)])
-        self.ConvBlock4 = fused_sequential([InstanceNorm2d(dim_in), nn.ReLU(),
+        self.ConvBlock4 = nn.SequentialCell([InstanceNorm2d(dim_in), nn.ReLU(),
                                              conv2d(dim_in, dim_out, 1, bias=False)])
-        # On CPU, without the projection, the whole unit is one native op per direction (the same kernels,
-        # the same values; models/native.py `conv_block_op`).
-        units = (self.ConvBlock1, self.ConvBlock2, self.ConvBlock3)
-        self.native = (not self.project and dim_out % 4 == 0
-                       and all(u[0].native and u[3].native and u[0].padding == 1 for u in units))
-        if self.native:
-            from . import native
-            self.native_op = native.conv_block_op()
-            self.native_cfg = native.norm_act_pad_cfg(units[0][0].norm.eps)
 
     def construct(self, x):
-        if self.native:
-            return self.native_op(x, self.ConvBlock1[3].weight, self.ConvBlock2[3].weight,
-                                  self.ConvBlock3[3].weight, self.native_cfg)[0]
         x1 = self.ConvBlock1(x)
         x2 = self.ConvBlock2(x1)
         x3 = self.ConvBlock3(x2)
@@ -147,7 +135,7 @@ class HourGlass(nn.Cell):
     def __init__(self, dim_in, dim_out, use_res=True):
         super().__init__()
         self.use_res = use_res
-        self.HG = fused_sequential([HourGlassBlock(dim_in, dim_out), ConvBlock(dim_out, dim_out),
+        self.HG = nn.SequentialCell([HourGlassBlock(dim_in, dim_out), ConvBlock(dim_out, dim_out),
                                      conv2d(dim_out, dim_out, 1, bias=False), InstanceNorm2d(dim_out),
                                      nn.ReLU()])
         self.Conv1 = conv2d(dim_out, 3, 1, bias=True)
@@ -180,13 +168,13 @@ class Photo2CartoonGenerator(nn.Cell):
     def __init__(self, ngf=32, img_size=256, light=True):
         super().__init__()
         self.ngf, self.img_size, self.light = ngf, img_size, light
-        self.ConvBlock1 = fused_sequential([ReflectionPad2d(3), conv2d(3, ngf, 7, bias=False),
+        self.ConvBlock1 = nn.SequentialCell([ReflectionPad2d(3), conv2d(3, ngf, 7, bias=False),
                                              InstanceNorm2d(ngf), nn.ReLU()])
         self.HourGlass1 = HourGlass(ngf, ngf)
         self.HourGlass2 = HourGlass(ngf, ngf)
-        self.DownBlock1 = fused_sequential([ReflectionPad2d(1), conv2d(ngf, ngf * 2, 3, stride=2, bias=False),
+        self.DownBlock1 = nn.SequentialCell([ReflectionPad2d(1), conv2d(ngf, ngf * 2, 3, stride=2, bias=False),
                                              InstanceNorm2d(ngf * 2), nn.ReLU()])
-        self.DownBlock2 = fused_sequential([ReflectionPad2d(1),
+        self.DownBlock2 = nn.SequentialCell([ReflectionPad2d(1),
                                              conv2d(ngf * 2, ngf * 4, 3, stride=2, bias=False),
                                              InstanceNorm2d(ngf * 4), nn.ReLU()])
         self.EncodeBlock1 = ResnetBlock(ngf * 4)
@@ -198,18 +186,18 @@ class Photo2CartoonGenerator(nn.Cell):
         self.conv1x1 = conv2d(ngf * 8, ngf * 4, 1, bias=True)
         self.relu = nn.ReLU()
         fc_in = ngf * 4 if light else (img_size // 4) * (img_size // 4) * ngf * 4
-        self.FC = fused_sequential([dense(fc_in, ngf * 4), nn.ReLU(), dense(ngf * 4, ngf * 4), nn.ReLU()])
+        self.FC = nn.SequentialCell([dense(fc_in, ngf * 4), nn.ReLU(), dense(ngf * 4, ngf * 4), nn.ReLU()])
         self.DecodeBlock1 = ResnetSoftAdaLINBlock(ngf * 4)
         self.DecodeBlock2 = ResnetSoftAdaLINBlock(ngf * 4)
         self.DecodeBlock3 = ResnetSoftAdaLINBlock(ngf * 4)
         self.DecodeBlock4 = ResnetSoftAdaLINBlock(ngf * 4)
-        self.UpBlock1 = fused_sequential([UpsampleNearest2x(), ReflectionPad2d(1),
+        self.UpBlock1 = nn.SequentialCell([UpsampleNearest2x(), ReflectionPad2d(1),
                                            conv2d(ngf * 4, ngf * 2, 3, bias=False), LIN(ngf * 2), nn.ReLU()])
-        self.UpBlock2 = fused_sequential([UpsampleNearest2x(), ReflectionPad2d(1),
+        self.UpBlock2 = nn.SequentialCell([UpsampleNearest2x(), ReflectionPad2d(1),
                                            conv2d(ngf * 2, ngf, 3, bias=False), LIN(ngf), nn.ReLU()])
         self.HourGlass3 = HourGlass(ngf, ngf)
         self.HourGlass4 = HourGlass(ngf, ngf, False)
-        self.ConvBlock2 = fused_sequential([ReflectionPad2d(3), conv2d(3, 3, 7, bias=False), nn.Tanh()])
+        self.ConvBlock2 = nn.SequentialCell([ReflectionPad2d(3), conv2d(3, 3, 7, bias=False), nn.Tanh()])
 
     def construct(self, x):
         x = self.ConvBlock1(x)
@@ -254,13 +242,13 @@ class UGATITGenerator(nn.Cell):
                      InstanceNorm2d(ngf * mult * 2), nn.ReLU()]
         mult = 4
         down += [ResnetBlock(ngf * mult) for _ in range(n_blocks)]
-        self.DownBlock = fused_sequential(down)
+        self.DownBlock = nn.SequentialCell(down)
         self.gap_fc = dense(ngf * mult, 1, bias=False)
         self.gmp_fc = dense(ngf * mult, 1, bias=False)
         self.conv1x1 = conv2d(ngf * mult * 2, ngf * mult, 1, bias=True)
         self.relu = nn.ReLU()
         fc_in = ngf * mult if light else (img_size // mult) * (img_size // mult) * ngf * mult
-        self.FC = fused_sequential([dense(fc_in, ngf * mult, bias=False), nn.ReLU(),
+        self.FC = nn.SequentialCell([dense(fc_in, ngf * mult, bias=False), nn.ReLU(),
                                      dense(ngf * mult, ngf * mult, bias=False), nn.ReLU()])
         self.gamma = dense(ngf * mult, ngf * mult, bias=False)
         self.beta = dense(ngf * mult, ngf * mult, bias=False)
@@ -272,7 +260,7 @@ class UGATITGenerator(nn.Cell):
             up += [UpsampleNearest2x(), ReflectionPad2d(1), conv2d(ngf * mult, ngf * mult // 2, 3, bias=False),
                    LIN(ngf * mult // 2), nn.ReLU()]
         up += [ReflectionPad2d(3), conv2d(ngf, output_nc, 7, bias=False), nn.Tanh()]
-        self.UpBlock2 = fused_sequential(up)
+        self.UpBlock2 = nn.SequentialCell(up)
 
     def construct(self, x):
         x = self.DownBlock(x)
@@ -315,7 +303,7 @@ class UGATITDiscriminator(nn.Cell):
         self.leaky_relu = LeakyReLU(0.2)
         self.pad = ReflectionPad2d(1)
         self.conv = SNConv2d(ndf * mult, 1, 4, stride=1, bias=False)
-        self.model = fused_sequential(model)
+        self.model = nn.SequentialCell(model)
 
     def construct(self, x):
         x = self.model(x)

@@ -8,6 +8,7 @@
 - bad input never stops the batch: each input gets a status (ok, no_face, too_small, unreadable,
   too_large, missing, error) and its landmarks when ok.
 """
+import errno
 import json
 import os
 import time
@@ -16,10 +17,16 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from .imageio import ImageReadError, list_images, read_rgb, write_image_atomic
+from data.images import ImageReadError, list_images, read_rgb, write_image_atomic
 
 MANIFEST = "manifest.jsonl"
 PARTIAL = "manifest.partial.jsonl"
+# write failures that concern the output folder, not the input: the batch stops at the first one
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class OutputWriteError(Exception):
+    """The output folder cannot take more files (full, read-only): the batch stopped; one line."""
 
 _PIPE = None
 
@@ -59,6 +66,10 @@ def _process_one(job):
                     "box": [round(v, 2) for v in face.box], "angle_deg": round(face.angle_deg, 3)})
     except ImageReadError as e:
         row["status"], row["reason"] = e.status, str(e)
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        row["status"], row["reason"] = "write_failed", e.strerror or str(e)
     except Exception as e:  # an unexpected failure on one file must not stop the batch
         row["status"], row["reason"] = "error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     row["seconds"] = round(time.time() - t0, 4)
@@ -93,12 +104,9 @@ def _done(row, save_path, rgba_path):
 
 
 def _write_manifest(save_path, rows):
-    final = os.path.join(save_path, MANIFEST)
-    tmp = final + ".part"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for key in sorted(rows):
-            f.write(json.dumps(rows[key], sort_keys=True) + "\n")
-    os.replace(tmp, final)
+    from core.files import write_text_atomic
+    write_text_atomic(os.path.join(save_path, MANIFEST),
+                      "".join(json.dumps(rows[key], sort_keys=True) + "\n" for key in sorted(rows)))
 
 
 def run_batch(data_path, save_path, pipe_kwargs, workers=1, overwrite=False, rgba_path=None, progress=True):
@@ -134,8 +142,12 @@ def run_batch(data_path, save_path, pipe_kwargs, workers=1, overwrite=False, rgb
             else:
                 pool = get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(pipe_kwargs,))
                 results = pool.imap_unordered(_process_one, jobs, chunksize=1)
+            failed = None
             try:
                 for row in results:
+                    if row["status"] == "write_failed":
+                        failed = row
+                        break
                     rows[row["input"]] = row
                     partial.write(json.dumps(row, sort_keys=True) + "\n")
                     partial.flush()
@@ -144,6 +156,9 @@ def run_batch(data_path, save_path, pipe_kwargs, workers=1, overwrite=False, rgb
                 bar.close()
                 if pool is not None:
                     pool.terminate()
+            if failed is not None:   # the rows written so far stay in the partial manifest: a rerun resumes
+                raise OutputWriteError(f"cannot write the face of {failed['input']} under {save_path}: "
+                                       f"{failed['reason']} ({len(rows)} inputs done; rerun to resume)")
     _write_manifest(save_path, rows)
     if os.path.exists(partial_path):
         os.unlink(partial_path)

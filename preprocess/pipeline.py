@@ -6,7 +6,7 @@ segmentation mask -> soft composite on white -> resize.
     result.faces[0].image                      # size x size RGB on white, uint8
 """
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 import cv2
 import numpy as np

@@ -48,7 +48,7 @@ def augment(face, rng):
 
 
 def build_dataset(root, faces, n=160, seed=0):
-    from preprocess.imageio import write_image_atomic
+    from data.images import write_image_atomic
     rng = np.random.default_rng(seed)
     for split, count in (("trainA", n), ("trainB", n), ("testA", 4), ("testB", 4)):
         for k in range(count):
@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--iterations", type=int, default=600)
     ap.add_argument("--out", default=os.path.join(ROOT, "pretrained_models", "demo_cartoon"))
     args = ap.parse_args()
-    from preprocess.imageio import list_images, read_rgb
+    from data.images import list_images, read_rgb
     from preprocess.pipeline import FacePipeline
     pipe = FacePipeline()
     faces = [pipe.process(read_rgb(p)).faces[0].image for p in list_images(os.path.join(ROOT, "dataset", "samples"))]
@@ -84,8 +84,8 @@ def main():
         for f in os.listdir(model):
             if f.endswith(".ckpt") and f != "genA2B.ckpt":
                 os.unlink(os.path.join(model, f))
-        with open(os.path.join(model, "model.json"), "w") as f:
-            json.dump(meta, f, indent=2, sort_keys=True)
+        from core.files import write_json_atomic
+        write_json_atomic(os.path.join(model, "model.json"), meta)
         if os.path.exists(args.out):
             shutil.rmtree(args.out)
         shutil.copytree(model, args.out)

@@ -1,10 +1,66 @@
+"""Fixtures every test file shares: MindSpore's execution mode (restored after each test) and the offline toy
+datasets (built once per session, read-only for the tests)."""
 import os
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from models import runtime  # noqa: E402  (sets the CPU runtime environment before any MindSpore op)
+from core import runtime  # noqa: E402  (environment defaults before any MindSpore op)
 
 runtime.configure(mode="graph", device_target="CPU")
+
+import mindspore as ms  # noqa: E402
+
+MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
+
+
+def _set_mode(name):
+    ms.set_context(mode=MODES[name])
+
+
+@pytest.fixture(autouse=True)
+def _restore_mode():
+    """Every test starts in graph mode and leaves the context as it found it."""
+    before = ms.get_context("mode")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    yield
+    ms.set_context(mode=before)
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request):
+    """Run the test in GRAPH_MODE and in PYNATIVE_MODE (the context is restored afterwards)."""
+    _set_mode(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def digit_domains(tmp_path_factory):
+    """Unpaired toy domains from sklearn's digits: (root with trainA/trainB/testA/testB, test A images, their
+    true B images); see tests.helpers.make_digit_domains."""
+    from tests.helpers import make_digit_domains
+    root = tmp_path_factory.mktemp("digit_domains") / "digits"
+    test_a, test_b = make_digit_domains(str(root), size=32)
+    return root, test_a, test_b
+
+
+@pytest.fixture(scope="session")
+def digit_pairs(tmp_path_factory):
+    """Paired toy data (side-by-side A|B in train/ and test/): (root, test A, test B)."""
+    from tests.helpers import make_digit_pairs
+    root = tmp_path_factory.mktemp("digit_pairs") / "pairs"
+    test_a, test_b = make_digit_pairs(str(root), size=32)
+    return root, test_a, test_b
+
+
+@pytest.fixture(scope="session")
+def digit_attributes(tmp_path_factory):
+    """A toy attribute set in CelebA's layout: (root, test grays, test attributes)."""
+    from tests.helpers import make_digit_attributes
+    root = tmp_path_factory.mktemp("digit_attributes") / "toy"
+    grays, attrs = make_digit_attributes(str(root), size=32)
+    return root, grays, attrs

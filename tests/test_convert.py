@@ -11,8 +11,9 @@ import torch
 import mindspore as ms
 
 import models
-from tests.helpers import randomize_torch, run_cli
-from tests.torch_refs.ugatit_ref import DiscriminatorRef, P2CGeneratorRef, UGATITGeneratorRef
+from tests.helpers import assert_close, randomize_torch, run_cli
+from torch_refs.cyclegan_ref import REFS
+from torch_refs.ugatit_ref import DiscriminatorRef, P2CGeneratorRef, UGATITGeneratorRef
 
 
 def _six(gen_cls, gen_cfg, ndf=8):
@@ -163,3 +164,98 @@ def test_load_network_errors(p2c_file, tmp_path):
     (dst / "model.json").write_text(json.dumps(meta))
     with pytest.raises(models.NetworkLoadError, match="shape mismatch"):
         models.load_network(str(dst), "disGA")
+
+
+# ------------------------------------------------------------------- CycleGAN / pix2pix (junyanz)
+
+def _save(module, path, stale_in_stats=False):
+    sd = module.state_dict()
+    if stale_in_stats:   # what PyTorch < 0.4 wrote for InstanceNorm layers
+        for name, m in module.named_modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                sd[f"{name}.running_mean"] = torch.zeros(m.num_features)
+                sd[f"{name}.running_var"] = torch.ones(m.num_features)
+    torch.save(sd, path)
+
+
+def _outputs_match(dst, net_name, ref, shape):
+    net = models.load_network(str(dst), net_name)
+    x = np.random.default_rng(1).uniform(-1, 1, shape).astype(np.float32)
+    ref.eval()
+    with torch.no_grad():
+        assert_close(ref(torch.from_numpy(x)), net(ms.Tensor(x)), 1e-4)
+
+
+def test_convert_cyclegan_folder_with_stale_instance_norm_stats(tmp_path):
+    ck = tmp_path / "checkpoints" / "makeup_cyclegan"
+    ck.mkdir(parents=True)
+    refs = {"G_A": randomize_torch(REFS["cyclegan_resnet_generator"](ngf=8, n_blocks=9), 1),
+            "G_B": randomize_torch(REFS["cyclegan_resnet_generator"](ngf=8, n_blocks=9), 2),
+            "D_A": randomize_torch(REFS["patchgan_discriminator"](ndf=8, norm="instance"), 3),
+            "D_B": randomize_torch(REFS["patchgan_discriminator"](ndf=8, norm="instance"), 4)}
+    for name, ref in refs.items():
+        _save(ref, ck / f"latest_net_{name}.pth", stale_in_stats=True)
+    (ck / "5_net_G_A.pth").write_bytes(b"an older epoch: not picked")
+    dst = tmp_path / "makeup"
+    r = run_cli(["convert_weights.py", "--src", str(ck), "--dst", str(dst)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((dst / "model.json").read_text())
+    assert meta["arch"] == "cyclegan"
+    assert meta["networks"]["G_A"] == {"model": "cyclegan_resnet_generator", "config": dict(
+        input_nc=3, output_nc=3, ngf=8, norm="instance", use_dropout=False, n_blocks=9)}
+    assert meta["networks"]["D_B"]["config"] == dict(input_nc=3, ndf=8, n_layers=3, norm="instance")
+    assert len(meta["source"]["files"]) == 4
+    for name, ref in refs.items():
+        _outputs_match(dst, name, ref, (1, 3, 64, 64))
+
+
+def test_convert_pix2pix_files_and_inferred_configs(tmp_path):
+    g = randomize_torch(REFS["cyclegan_unet_generator"](ngf=8, num_downs=8, norm="batch", use_dropout=True), 5)
+    d = randomize_torch(REFS["patchgan_discriminator"](input_nc=6, ndf=8, n_layers=3, norm="batch"), 6)
+    _save(g, tmp_path / "latest_net_G.pth")
+    _save(d, tmp_path / "latest_net_D.pth")
+    dst = tmp_path / "facades"
+    r = run_cli(["convert_weights.py", "--src", str(tmp_path / "latest_net_G.pth"), str(tmp_path / "latest_net_D.pth"),
+                 "--dst", str(dst)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((dst / "model.json").read_text())
+    assert meta["arch"] == "pix2pix"
+    assert meta["networks"]["G"]["config"] == dict(input_nc=3, output_nc=3, num_downs=8, ngf=8, norm="batch",
+                                                   use_dropout=False)
+    assert meta["networks"]["D"]["config"] == dict(input_nc=6, ndf=8, n_layers=3, norm="batch")
+    _outputs_match(dst, "G", g, (1, 3, 256, 256))
+    _outputs_match(dst, "D", d, (1, 6, 64, 64))
+
+
+@pytest.mark.parametrize("name,cfg,expect", [
+    ("cyclegan_resnet_generator", dict(ngf=4, n_blocks=6, norm="batch", use_dropout=True), None),
+    ("cyclegan_resnet_generator", dict(ngf=4, n_blocks=3, norm="none", output_nc=1), None),
+    ("cyclegan_unet_generator", dict(ngf=4, num_downs=7, norm="instance"), None),
+    ("patchgan_discriminator", dict(ndf=4, n_layers=5, norm="batch"), None),
+    ("pixel_discriminator", dict(ndf=4, norm="instance"), None),
+])
+def test_config_inference(name, cfg, expect, tmp_path):
+    from conversion.cyclegan import kind_of
+    ref = REFS[name](**cfg)
+    sd = {k: v.numpy() for k, v in ref.state_dict().items()}
+    model_name, infer = kind_of(sd)
+    assert model_name == name
+    got = infer(sd)
+    for k, v in cfg.items():
+        if not (k == "use_dropout" and name == "cyclegan_unet_generator"):
+            assert got[k] == v, (k, got)
+
+
+def test_conversion_is_strict(tmp_path):
+    ref = REFS["cyclegan_resnet_generator"](ngf=4, n_blocks=2)
+    sd = ref.state_dict()
+    sd["model.10.conv_block.1.extra"] = torch.zeros(2)
+    torch.save(sd, tmp_path / "latest_net_G_A.pth")
+    r = run_cli(["convert_weights.py", "--src", str(tmp_path / "latest_net_G_A.pth"), "--dst", str(tmp_path / "x")])
+    assert r.returncode != 0 and "unused source tensor model.10.conv_block.1.extra" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x").exists()
+    # a discriminator file named as a generator
+    torch.save(REFS["patchgan_discriminator"](ndf=4).state_dict(), tmp_path / "latest_net_G_B.pth")
+    r = run_cli(["convert_weights.py", "--src", str(tmp_path / "latest_net_G_B.pth"), "--dst", str(tmp_path / "y"),
+                 "--arch", "cyclegan"])
+    assert r.returncode != 0 and "holds a discriminator" in r.stderr

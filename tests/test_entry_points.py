@@ -27,3 +27,38 @@ def test_registry():
     assert {p.name for p in net.get_parameters()} >= {"model.1.weight_orig", "conv.weight_u"}
     with pytest.raises(KeyError, match="unknown model"):
         models.create_model("no_such_model")
+
+
+def test_families_registry_and_their_options():
+    """Every family declares what train.py, test.py and the engine need; its flags are its own (no clash with
+    the common flags), every train flag has a default in every arch, and `--help` shows them under its name."""
+    import train
+    from families import Family, get_family, list_families
+    common = {f for f, _ in train.COMMON_FLAGS} | set(train.RUNTIME_KEYS)
+    assert {"ugatit", "cyclegan", "pix2pix", "stgan"} <= set(list_families())
+    for name in list_families():
+        fam = get_family(name)
+        assert isinstance(fam, Family) and fam.name == name and fam.default_arch in fam.archs
+        assert fam.generators and fam.discriminators and fam.net_keys and fam.data_layout
+        flags = [o.name for o in fam.options]
+        assert len(flags) == len(set(flags)) and not set(flags) & common, name
+        for arch in fam.archs:
+            cfg = fam.defaults(arch)
+            assert all(f in cfg for f in flags), (name, arch, [f for f in flags if f not in cfg])
+            assert all(k in cfg for k in fam.net_keys) and cfg["n_critic"] >= 1
+            assert set(fam.net_configs(cfg)) == set(fam.generators) | set(fam.discriminators)
+    with pytest.raises(KeyError, match="unknown model family"):
+        get_family("no_such_family")
+
+
+@pytest.mark.parametrize("script", ["train.py", "test.py"])
+def test_each_family_shows_its_own_options(script):
+    from families import get_family
+    r = run_cli([script, "--model", "stgan", "--help"], timeout=60)
+    assert r.returncode == 0 and "stgan (STGAN / AttGAN" in r.stdout
+    own = get_family("stgan").options if script == "train.py" else get_family("stgan").test_options
+    assert all(f"--{o.name}" in r.stdout for o in own)
+    option_lines = [ln.split()[0] for ln in r.stdout.splitlines() if ln.startswith("  --")]
+    assert "--netG" not in option_lines and "--no_preprocess" not in option_lines   # other families' flags
+    r = run_cli([script, "--model", "stgan", "--netG", "unet_256", "--dataset", "x", "--photo_path", "x"], timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.stderr

@@ -11,7 +11,7 @@ import mindspore as ms
 
 import models
 from tests.helpers import randomize_torch, run_cli
-from tests.torch_refs.mobilefacenet_ref import MobileFaceNetRef, randomize_bn
+from torch_refs.mobilefacenet_ref import MobileFaceNetRef, randomize_bn
 from training.face_id import FaceIDDistance, face_crop_box
 
 

@@ -5,7 +5,7 @@ from PIL import Image
 from skimage import data as skdata
 
 import models
-from models.store import write_model_dir
+from core.model_dir import write_model_dir
 from tests.helpers import run_cli
 
 

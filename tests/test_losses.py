@@ -8,10 +8,10 @@ import mindspore as ms
 from mindspore import nn, ops
 
 import models
-from models import native
+import kernels
 from models.cyclegan import torch_key_rules
 from tests.helpers import load_into_ms
-from tests.torch_refs.cyclegan_ref import NLayerDiscriminatorRef
+from torch_refs.cyclegan_ref import NLayerDiscriminatorRef
 from training.losses import GradientPenalty, as_function, gan_loss
 
 MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
@@ -66,14 +66,14 @@ def _ms_grads(net, real, fake, alpha, mode):
     return loss_cell, float(value.asnumpy()), [g.asnumpy() for g in grads], params
 
 
-@pytest.mark.parametrize("mode", list(MODES))
 def test_gradient_penalty_second_order_matches_torch_autograd(mode):
-    ms.set_context(mode=MODES[mode])
     ref, net, real, fake, alpha = _tiny()
+    kernels.accelerate(net, second_order=True)
+    # graph mode differentiates the kernels twice; PyNative runs MindSpore's own ops
+    assert _native_kinds(net) == ({"NativeConv2d", "NativeLeakyReLU"} if kernels.enabled() and mode == "graph"
+                                  else set())
     _, value, grads, _ = _ms_grads(net, real, fake, alpha, mode)
     assert value > 1e-3 and all(np.isfinite(g).all() for g in grads)
-    # graph mode differentiates the native kernels twice; PyNative runs MindSpore's own ops
-    assert _native_kinds(net) == ({"Conv2d", "LeakyReLU"} if native.enabled() and mode == "graph" else set())
 
     # PyTorch autograd with create_graph=True (the published way to write the penalty)
     a = torch.from_numpy(alpha).view(-1, 1, 1, 1)
@@ -90,7 +90,7 @@ def test_gradient_penalty_second_order_matches_torch_autograd(mode):
 
 
 def _native_kinds(net):
-    return {type(c).__name__ for _, c in net.cells_and_names() if getattr(c, "native", False)}
+    return {type(c).__name__ for _, c in net.cells_and_names() if kernels.is_native(c)}
 
 
 @pytest.mark.parametrize("mode", [pytest.param(m, marks=pytest.mark.xfail(
@@ -104,18 +104,19 @@ def test_gradient_penalty_on_the_stgan_critic_matches_torch_autograd(mode):
     weight gradients come out zero: a MindSpore bug (a convolution, an activation, then dense layers), kept
     here as a strict xfail so that a MindSpore that fixes it shows up."""
     from tests.helpers import randomize_torch
-    from tests.torch_refs.stgan_ref import STGANDiscriminatorRef
-    from training.families.stgan import AdversarialHead
+    from torch_refs.stgan_ref import STGANDiscriminatorRef
+    from families.stgan import AdversarialHead
     ms.set_context(mode=MODES[mode])
     cfg = dict(n_attrs=3, dim=4, n_layers=3, fc_dim=8, img_size=16)
     ref = randomize_torch(STGANDiscriminatorRef(**cfg), seed=4)
     net = models.create_model("stgan_discriminator", **cfg)
     load_into_ms(net, {k: v.numpy() for k, v in ref.state_dict().items()}, torch_key_rules("none"))
+    kernels.accelerate(net, second_order=True)
     rng = np.random.default_rng(4)
     real, fake = (rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32) for _ in range(2))
     alpha = np.array([0.2, 0.5, 0.9], np.float32)
     _, value, grads, params = _ms_grads(AdversarialHead(net), real, fake, alpha, mode)
-    native_on = {"Conv2d", "LeakyReLU"} if native.enabled() and mode == "graph" else set()
+    native_on = {"NativeConv2d", "NativeLeakyReLU"} if kernels.enabled() and mode == "graph" else set()
     assert _native_kinds(net) == native_on
     a = torch.from_numpy(alpha).view(-1, 1, 1, 1)
     x_hat = (a * torch.from_numpy(real) + (1 - a) * torch.from_numpy(fake)).requires_grad_(True)

@@ -1,6 +1,5 @@
 """The face front end on real photos shipped in packages, on every kind of awkward input, and its options."""
 import json
-import os
 import struct
 import zlib
 
@@ -12,10 +11,10 @@ from skimage import data as skdata
 
 from preprocess.align import crop, crop_box, rotate
 from preprocess.detect import FAN_FILE, DlibHOGDetector, DlibLandmarks, FANLandmarks, ModelFileMissing
-from preprocess.imageio import ImageReadError, read_rgb
+from data.images import ImageReadError, read_rgb
 from preprocess.pipeline import FacePipeline
 from preprocess.segment import FrozenGraphSegmenter, composite_on_white
-from tests.helpers import ROOT, run_cli
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""models.runtime.quiet_waiting_thread: the thread that waits on MindSpore (and only it) goes to SCHED_IDLE."""
+"""core.runtime.quiet_waiting_thread: the thread that waits on MindSpore (and only it) goes to SCHED_IDLE."""
 import os
 import sys
 import threading
 
 import pytest
 
-from models import runtime
+from core import runtime
 
 
 def _in_thread(env_value, monkeypatch):

@@ -11,17 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import ROOT, make_digit_domains, run_cli, run_history as _history, wait_for_checkpoint as _wait_for_checkpoint
+from tests.helpers import ROOT, run_cli, run_history as _history, wait_for_checkpoint as _wait_for_checkpoint
 
 TINY = ["--arch", "ugatit", "--ngf", "8", "--n_blocks", "2", "--img_size", "32", "--n_dis_global", "5",
         "--n_dis_local", "4", "-q"]
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    root = tmp_path_factory.mktemp("digits")
-    test_a, test_b_true = make_digit_domains(str(root / "digits"), size=32)
-    return root / "digits", test_a, test_b_true
+@pytest.fixture
+def digits(digit_domains):
+    return digit_domains
 
 
 def _score(net, test_a, test_b_true):
@@ -39,9 +37,10 @@ def test_learns_the_toy_mapping(digits, tmp_path):
     seed) about 0.6, the identity map 0.41, the trained one 0.11 after 300 iterations."""
     import mindspore as ms
     import models
-    from training.families import ugatit as fam
+    from families import get_family
+    fam = get_family("ugatit")
     data, test_a, test_b = digits
-    cfg = dict(fam.DEFAULTS["ugatit"], arch="ugatit", ngf=8, n_blocks=2, img_size=32, n_dis_global=5,
+    cfg = dict(fam.defaults("ugatit"), ngf=8, n_blocks=2, img_size=32, n_dis_global=5,
                n_dis_local=4, seed=0)
     ms.set_seed(0)
     untrained = fam.build_nets(cfg)["genA2B"]
@@ -200,7 +199,8 @@ def test_pynative_mode_and_photo2cartoon_arch_run(digits, tmp_path):
 def test_data_stream_is_a_function_of_seed_and_index(digits, tmp_path):
     """What makes resume exact: sample k of a stream started at s equals sample s + k of a full stream;
     list files of the PaddleCV layout (`trainA.txt`) are read too."""
-    from training.data import UnpairedSource, domain_files
+    from data.folders import domain_files
+    from data.pipelines import UnpairedSource
     data, _, _ = digits
     fa, _ = domain_files(str(data), "trainA")
     fb, _ = domain_files(str(data), "trainB")
@@ -221,4 +221,5 @@ def test_data_stream_is_a_function_of_seed_and_index(digits, tmp_path):
         Image.fromarray(np.full((40, 40, 3), 60 * k, np.uint8)).save(root / "imgs" / f"{k}.png")
     (root / "trainA.txt").write_text("imgs/0.png\nimgs/1.png\nimgs/missing.png\nimgs/2.png\n")
     files, bad = domain_files(str(root), "trainA")
-    assert [os.path.basename(f) for f in files] == ["0.png", "1.png", "2.png"] and bad == 1
+    assert [os.path.basename(f) for f in files] == ["0.png", "1.png", "2.png"]
+    assert [(os.path.basename(f), why) for f, why in bad] == [("missing.png", "missing")]

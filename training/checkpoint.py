@@ -10,12 +10,13 @@ previous checkpoint intact and `latest.json` pointing at a complete one. The new
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
 import mindspore as ms
 from mindspore import nn
+
+from core.files import atomic_write, write_text_atomic
 
 KEEP = 3
 
@@ -37,20 +38,6 @@ def _named_state(cells):
     return out
 
 
-def _atomic(path, write):
-    folder = os.path.dirname(path)
-    # keep the target's extension: ms.save_checkpoint appends ".ckpt" to a name that lacks it
-    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 EXTRA = ".extra.npz"
 
 
@@ -61,17 +48,18 @@ def save_training_state(run_dir, cells, meta, extra=None):
     state = _named_state(cells)
     params = [{"name": k, "data": ms.Tensor(p.asnumpy())} for k, p in state.items()]
     ckpt = os.path.join(folder, stem + ".ckpt")
-    _atomic(ckpt, lambda t: ms.save_checkpoint(params, t))
+    atomic_write(ckpt, lambda t: ms.save_checkpoint(params, t))
 
     def dump(obj):
-        return lambda t: open(t, "w", encoding="utf-8").write(json.dumps(obj, indent=1, sort_keys=True))
+        return json.dumps(obj, indent=1, sort_keys=True)
     if extra is not None:
         def write_npz(t):
             with open(t, "wb") as f:
                 np.savez(f, **extra)
-        _atomic(os.path.join(folder, stem + EXTRA), write_npz)
-    _atomic(os.path.join(folder, stem + ".json"), dump(meta))
-    _atomic(os.path.join(folder, "latest.json"), dump({"checkpoint": stem + ".ckpt", "iteration": meta["iteration"]}))
+        atomic_write(os.path.join(folder, stem + EXTRA), write_npz)
+    write_text_atomic(os.path.join(folder, stem + ".json"), dump(meta))
+    write_text_atomic(os.path.join(folder, "latest.json"), dump({"checkpoint": stem + ".ckpt",
+                                                                 "iteration": meta["iteration"]}))
     olds = sorted(f for f in os.listdir(folder) if f.startswith("iter_") and f.endswith(".ckpt"))[:-KEEP]
     for f in olds:
         for ext in (".ckpt", ".json", EXTRA):

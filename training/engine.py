@@ -1,13 +1,14 @@
 """The one GAN training loop shared by every family.
 
-A family (training/families/*.py) supplies: its networks, a generator loss Cell and a discriminator loss
-Cell (each returning `(loss, tuple_of_named_terms)`), the order of the two steps, the parameters to clamp to
-[0, 1] after the generator step, a sample-grid function and its default config. How the D step gets the
-generated images: either a forward Cell (`make_losses` third item) run before it, or, with `G_FEEDS_D = k`,
-the last k outputs of the generator loss (the fakes of the G step itself, as CycleGAN does), optionally
-passed through a host-side feed such as an image pool (`make_d_feed`, whose state is checkpointed).
-`D_STEPS` (default 1) discriminator steps per generator step, each on its own batch (WGAN-GP critics).
+A family (families/, the contract in families/base.py) supplies its networks, its loss Cells (each returning
+`(loss, {term name: scalar})`, the generator's optionally `{name: image}` for the D step), the order of the two
+steps, the parameters to clamp to [0, 1] after the generator step, its data and its sample grid. How the D
+step gets the generated images: either the generator loss's feeds (the fakes of the G step itself, as CycleGAN
+does; `family.feeds_d` names them), optionally through a host-side stage such as an image pool
+(`family.d_feed`, whose state is checkpointed), or a forward Cell (`Losses.d_inputs`) run before each D step.
+cfg["n_critic"] discriminator steps per generator step, each on its own batch (WGAN-GP critics).
 The engine owns everything else, once:
+- the CPU kernels put into every network (kernels.accelerate; second order for the family's critics);
 - the two steps, each a `value_and_grad` over the loss Cell, jitted (`ms.jit`) in GRAPH_MODE;
 - Adam with the family's lr/betas/weight decay, and the lr schedule (constant, then linear decay to 0);
 - logging every print_freq (iteration, elapsed, d_loss, g_loss, named terms) and a tqdm bar with ETA;
@@ -15,11 +16,9 @@ The engine owns everything else, once:
 - checkpoints every save_freq, written atomically, holding all nets, both optimisers' states (moments,
   step), the iteration and the seed: `--resume` continues exactly; SIGINT/SIGTERM save and exit cleanly.
 """
-import json
 import math
 import os
 import signal
-import tempfile
 import time
 
 import numpy as np
@@ -27,7 +26,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops
 
-from models import runtime
+import kernels
+from core import runtime
 
 from .checkpoint import latest_checkpoint, load_extra_state, load_training_state, save_training_state
 from .losses import as_function
@@ -60,12 +60,13 @@ class StepDropLR(nn.learning_rate_schedule.LearningRateSchedule):
         return self.base * (1.0 - late * (1.0 - self.factor))
 
 
-SCHEDULES = {"linear": lambda cfg: LinearDecayLR(cfg["lr"], cfg["decay_start"], cfg["iterations"]),
-             "step": lambda cfg: StepDropLR(cfg["lr"], cfg["decay_start"])}
+SCHEDULES = {"linear": lambda lr, decay_start, total: LinearDecayLR(lr, decay_start, total),
+             "step": lambda lr, decay_start, total: StepDropLR(lr, decay_start)}
 
 
 def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
-    """One optimisation step of `optimizer`'s parameters on `loss_cell`: returns (loss, terms).
+    """One optimisation step of `optimizer`'s parameters on `loss_cell`: returns what the loss Cell returns
+    (loss, terms[, feeds]), with the parameters updated.
 
     `clamp01`: parameters clamped to [0, 1] right after the update, inside the same graph. (Parameters must
     not be changed from Python with `set_data` once a step is compiled: the compiled graph keeps using its
@@ -76,50 +77,74 @@ def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
     clamp01 = tuple(clamp01)
 
     def train_step(*inputs):
-        (loss, terms), grads = grad_fn(*inputs)
-        loss = ops.depend(loss, optimizer(grads))
+        out, grads = grad_fn(*inputs)
+        loss = ops.depend(out[0], optimizer(grads))
         for p in clamp01:
             loss = ops.depend(loss, ops.assign(p, ops.clamp(p, 0.0, 1.0)))
-        return loss, terms
+        rest = ()
+        for d in out[1:]:
+            rest = rest + (tuple(d.keys()), tuple(d.values()))
+        return (loss,) + rest
 
-    return ms.jit(train_step) if jit else train_step
+    # The compiled step returns each dict as (keys, values): a dict as a graph output sent MindSpore 2.10 down
+    # its "any type" path, whose Custom-op shape inference failed for the STGAN step.
+    step = ms.jit(train_step) if jit else train_step
+
+    def run(*inputs):
+        out = step(*inputs)
+        return (out[0],) + tuple(dict(zip(out[i], out[i + 1])) for i in range(1, len(out), 2))
+    return run
 
 
 class Interrupted(Exception):
     pass
 
 
+class TrainingStopped(Exception):
+    """A run that cannot go on: an output that cannot be written (full disk, read-only folder) or a training
+    image that vanished. The message is one line and names the last complete checkpoint."""
+
+
+def _reason(e):
+    if isinstance(e, OSError):
+        return e.strerror or str(e).splitlines()[0]
+    text = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return text[0] if text else type(e).__name__
+
+
 class GANTrainer:
     def __init__(self, family, cfg, run_dir, nets, data_factory, sample_inputs=None, log=print):
         """
-        family: the family module/object; cfg: resolved config dict (lr, beta1, beta2, weight_decay,
-        iterations, decay_start, batch_size, print_freq, save_freq, sample_freq, seed, mode, ...);
-        nets: dict name -> Cell (already built, weights loaded if fine-tuning);
-        data_factory(start_iter) -> iterator of input tuples for iterations start_iter..iterations-1 (D_STEPS
-        tuples per iteration).
+        family: a families.Family; cfg: the resolved config (lr, beta1, beta2, weight_decay, iterations,
+        decay_start, n_critic, batch_size, print_freq, save_freq, sample_freq, seed, mode, ...);
+        nets: name -> Cell, built by the family (weights loaded if fine-tuning), not yet compiled;
+        data_factory(start_iter) -> iterator of input tuples for iterations start_iter.. (n_critic per iteration).
         """
         self.family, self.cfg, self.run_dir, self.nets = family, cfg, run_dir, nets
         self.data_factory, self.sample_inputs, self.log = data_factory, sample_inputs, log
         self.iteration = 0
         jit = cfg.get("mode", "graph") == "graph"
-        g_params = [p for n in family.G_NETS for p in nets[n].trainable_params()]
-        d_params = [p for n in family.D_NETS for p in nets[n].trainable_params()]
-        self.d_steps = int(cfg.get("n_critic", getattr(family, "D_STEPS", 1)))
+        twice = set(family.second_order_nets(cfg))
+        for name, net in nets.items():
+            kernels.accelerate(net, second_order=name in twice)
+        g_params = [p for n in family.generators for p in nets[n].trainable_params()]
+        d_params = [p for n in family.discriminators for p in nets[n].trainable_params()]
+        self.d_steps = int(cfg["n_critic"])
         schedule = SCHEDULES[cfg.get("lr_schedule", "linear")]
+        opt = family.optimizer_settings(cfg)
         # each optimiser's position is its own step count: D takes d_steps steps per iteration
-        d_cfg = dict(cfg, decay_start=cfg["decay_start"] * self.d_steps, iterations=cfg["iterations"] * self.d_steps)
-        self.g_opt = nn.Adam(g_params, learning_rate=schedule(cfg), beta1=cfg["beta1"], beta2=cfg["beta2"],
-                             weight_decay=cfg["weight_decay"])
-        self.d_opt = nn.Adam(d_params, learning_rate=schedule(d_cfg), beta1=cfg["beta1"], beta2=cfg["beta2"],
-                             weight_decay=cfg["weight_decay"])
-        # d_inputs: a forward Cell whose outputs are appended to the D step's inputs (e.g. the fakes)
-        self.g_loss, self.d_loss, self.d_inputs = family.make_losses(nets, cfg)
+        self.g_opt = nn.Adam(g_params, learning_rate=schedule(opt["G"]["lr"], cfg["decay_start"], cfg["iterations"]),
+                             beta1=opt["G"]["beta1"], beta2=opt["G"]["beta2"], weight_decay=opt["G"]["weight_decay"])
+        self.d_opt = nn.Adam(d_params, learning_rate=schedule(opt["D"]["lr"], cfg["decay_start"] * self.d_steps,
+                                                              cfg["iterations"] * self.d_steps),
+                             beta1=opt["D"]["beta1"], beta2=opt["D"]["beta2"], weight_decay=opt["D"]["weight_decay"])
+        losses = family.losses(nets, cfg)
+        self.g_loss, self.d_loss, self.d_inputs = losses.generator, losses.discriminator, losses.d_inputs
         self._d_inputs = ms.jit(self.d_inputs.construct) if (jit and self.d_inputs is not None) else self.d_inputs
         self.g_step = make_train_step(self.g_loss, self.g_opt, jit, family.clamp01_params(nets))
         self.d_step = make_train_step(self.d_loss, self.d_opt, jit)
-        self.n_g_terms = len(family.G_TERMS)
-        self.feeds_d = getattr(family, "G_FEEDS_D", 0)
-        self.d_feed = family.make_d_feed(cfg) if hasattr(family, "make_d_feed") else None
+        self.feeds_d = tuple(family.feeds_d)
+        self.d_feed = family.d_feed(cfg)
         self.history = []   # (iteration, d_loss, g_loss, {term: value})
         self._stop = False
 
@@ -133,15 +158,16 @@ class GANTrainer:
         return self.d_step(*inputs, *extra)
 
     def generator_step(self, inputs):
-        """(loss, named terms, images fed to the D step)."""
-        loss, aux = self.g_step(*inputs)
-        return loss, aux[:self.n_g_terms], aux[self.n_g_terms:self.n_g_terms + self.feeds_d]
+        """(loss, named terms, the images it feeds to the D step, in family.feeds_d's order)."""
+        out = self.g_step(*inputs)
+        fed = tuple(out[2][k] for k in self.feeds_d) if self.feeds_d else ()
+        return out[0], out[1], fed
 
     def iteration_step(self, batches):
-        """One iteration: D_STEPS discriminator steps (each on its own batch) and one generator step.
-        `batches`: a list of D_STEPS input tuples; the generator uses the last."""
+        """One iteration: n_critic discriminator steps (each on its own batch) and one generator step.
+        `batches`: a list of n_critic input tuples; the generator uses the last."""
         d_loss = d_terms = None
-        if self.family.D_FIRST:
+        if self.family.d_first:
             for inputs in batches:
                 d_loss, d_terms = self.discriminator_step(inputs)
             g_loss, g_terms, _ = self.generator_step(batches[-1])
@@ -159,12 +185,24 @@ class GANTrainer:
         return cells
 
     def save(self):
-        meta = {"iteration": self.iteration, "seed": self.cfg["seed"], "family": self.family.NAME,
+        """A checkpoint of everything (atomic: a failure leaves the previous one whole) and the inference
+        model dir; a write that fails is a TrainingStopped."""
+        meta = {"iteration": self.iteration, "seed": self.cfg["seed"], "family": self.family.name,
                 "config": self.cfg, "history": self.history[-5000:]}
         extra = self.d_feed.state() if self.d_feed is not None else None
-        path = save_training_state(self.run_dir, self.state_cells(), meta, extra)
-        self.family.export(self.nets, self.cfg, os.path.join(self.run_dir, "model"))
+        try:
+            path = save_training_state(self.run_dir, self.state_cells(), meta, extra)
+            self.family.export(self.nets, self.cfg, os.path.join(self.run_dir, "model"))
+        except (OSError, RuntimeError, ValueError) as e:   # MindSpore reports a failed write as RuntimeError
+            raise TrainingStopped(f"cannot write the checkpoint of iteration {self.iteration} in {self.run_dir}: "
+                                  f"{_reason(e)}; {self._last_complete()}") from None
         return path
+
+    def _last_complete(self):
+        latest = latest_checkpoint(self.run_dir)
+        if latest is None:
+            return "there is no complete checkpoint yet"
+        return f"the last complete checkpoint is {os.path.basename(latest)} (--resume continues from it)"
 
     def resume(self, path=None):
         path = path or latest_checkpoint(self.run_dir)
@@ -192,13 +230,13 @@ class GANTrainer:
         pending = []
         sigs = (signal.SIGINT, signal.SIGTERM)
         old = {s: signal.signal(s, self._on_signal) for s in sigs}
-        bar = tqdm(total=total, initial=start, desc=self.family.NAME, unit="it", disable=not progress,
+        bar = tqdm(total=total, initial=start, desc=self.family.name, unit="it", disable=not progress,
                    dynamic_ncols=True)
         t0 = time.time()
         last_saved = start
         try:
             if start < total:
-                for batch in batches:
+                for batch in _named_data_failures(batches):
                     if self.iteration == start:
                         # mindspore.dataset's pipeline installs a C-level SIGTERM handler (it exits 0) when
                         # it delivers its first batch: take the signals back once it has started
@@ -218,8 +256,8 @@ class GANTrainer:
                     it = self.iteration
                     bar.update(1)
                     if it % cfg["print_freq"] == 0 or it == total:
-                        terms = dict(zip(self.family.G_TERMS, (float(t.asnumpy()) for t in g_terms)))
-                        terms.update(zip(self.family.D_TERMS, (float(t.asnumpy()) for t in d_terms)))
+                        terms = {k: float(t.asnumpy()) for k, t in g_terms.items()}
+                        terms.update({k: float(t.asnumpy()) for k, t in d_terms.items()})
                         dl, gl = float(d_loss.asnumpy()), float(g_loss.asnumpy())
                         if not (math.isfinite(dl) and math.isfinite(gl)):
                             raise FloatingPointError(f"loss is not finite at iteration {it} (d {dl}, g {gl})")
@@ -245,6 +283,10 @@ class GANTrainer:
             bar.close()
             self.log(f"stopped at iteration {self.iteration}: checkpoint saved, rerun with --resume to continue")
             return False
+        except _DataFailure as e:
+            if self.iteration > last_saved:
+                self.save()
+            raise TrainingStopped(f"{e}; stopped at iteration {self.iteration}, {self._last_complete()}") from None
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -253,18 +295,22 @@ class GANTrainer:
 
     # ------------------------------------------------------------------ outputs
     def write_samples(self):
-        from preprocess.imageio import write_image_atomic
+        from data.images import write_image_atomic
         for n in self.nets.values():
             n.set_train(False)
         grid = self.family.sample_grid(self.nets, self.sample_inputs, self.cfg)
         for n in self.nets.values():
             n.set_train(True)
-        write_image_atomic(os.path.join(self.run_dir, "samples", f"{self.iteration:07d}.png"), grid)
+        path = os.path.join(self.run_dir, "samples", f"{self.iteration:07d}.png")
+        try:
+            write_image_atomic(path, grid)
+        except OSError as e:
+            raise TrainingStopped(f"cannot write {path}: {_reason(e)}; {self._last_complete()}") from None
 
     def plot_losses(self):
         """A dependency-free loss-curve PNG (OpenCV drawing): d_loss and g_loss, each min-max scaled."""
         import cv2
-        from preprocess.imageio import write_image_atomic
+        from data.images import write_image_atomic
         if len(self.history) < 2:
             return
         w, h, pad = 640, 360, 40
@@ -280,14 +326,30 @@ class GANTrainer:
                         cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
         cv2.putText(img, f"iteration {int(its.min())}..{int(its.max())}", (w - 220, h - 12),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        write_image_atomic(os.path.join(self.run_dir, "loss_curve.png"), img)
+        try:
+            write_image_atomic(os.path.join(self.run_dir, "loss_curve.png"), img)
+        except OSError as e:
+            raise TrainingStopped(f"cannot write the loss curve in {self.run_dir}: {_reason(e)}; "
+                                  f"{self._last_complete()}") from None
 
 
-def write_json_atomic(path, obj):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+class _DataFailure(Exception):
+    pass
+
+
+def _named_data_failures(batches):
+    """The batches of a training stream; a training image that vanished or broke since the scan (the data
+    pipeline raises it inside a RuntimeError of its own) becomes a _DataFailure naming the file."""
+    from data.images import READ_FAILURE
+    it = iter(batches)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except RuntimeError as e:
+            line = next((ln for ln in str(e).splitlines() if READ_FAILURE in ln), None)
+            if line is None:
+                raise
+            raise _DataFailure(line[line.index(READ_FAILURE):].strip()) from None
+        yield batch

@@ -9,7 +9,6 @@ gradient penalty therefore differentiate `as_function(cell)`.
 """
 import mindspore as ms
 from mindspore import nn, ops
-from models import native
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
 
@@ -50,13 +49,12 @@ class GradientPenalty(nn.Cell):
     """WGAN-GP penalty ("mixed" type, constant 1): mean over samples of (||dD(x_hat)/dx_hat||_2 - 1)^2 with
     x_hat = alpha * real + (1 - alpha) * fake, alpha ~ U(0, 1) per sample, given as an input so that the
     training stream stays a pure function of (seed, iteration). The gradient of this penalty with respect to
-    D's weights is a second-order gradient; see the module docstring for `as_function`."""
+    D's weights is a second-order gradient; see the module docstring for `as_function`. On CPU, build the
+    discriminator with `kernels.accelerate(D, second_order=True)` (the engine does, for the nets a family names
+    in `second_order_nets`): the norms' native backward has no gradient of its own."""
 
     def __init__(self, discriminator):
         super().__init__(auto_prefix=False)
-        # second-order gradients: only the native ops whose gradients differentiate again, and only in graph
-        # mode (see native.use_portable)
-        native.use_portable(discriminator, keep_second_order=ms.get_context("mode") == ms.GRAPH_MODE)
         self.discriminator = discriminator
         self.input_grad = ms.grad(as_function(discriminator), grad_position=0)
 

@@ -1,0 +1,92 @@
+"""Process-wide MindSpore settings: execution mode, device, threads. The entry points call `configure` once;
+library code never changes these settings by itself.
+
+Importing this module sets environment defaults that must precede the first MindSpore op (`models/__init__.py`
+imports it for that reason). CPU-specific: MindSpore 2.10's oneDNN convolutions fall onto a ~70x slower path on AVX-512 CPUs (measured
+here: a 32->32 3x3 conv at 256x256 took 1.8 s, 0.7 GFLOP/s). Capping oneDNN at AVX2 restores about
+50 GFLOP/s (`python bench/conv_isa.py` measures both). The cap is read lazily by oneDNN on the first
+primitive, so setting it here, before any MindSpore op runs, is enough; a user's own setting wins.
+It has no effect on GPU or Ascend.
+"""
+import os
+
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ logging: errors only
+
+
+def configure(mode="graph", device_target="auto", threads=None):
+    """Set MindSpore's execution mode ("graph"/"pynative") and device ("auto", "CPU", "GPU", "Ascend")."""
+    import mindspore as ms
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    if device_target == "auto":
+        device_target = "CPU"
+        for cand in ("GPU", "Ascend"):
+            try:
+                if ms.hal.is_available(cand):
+                    device_target = cand
+                    break
+            except Exception:
+                pass
+    ms.set_device(device_target)
+    if threads:
+        ms.set_context(runtime_num_threads=int(threads))
+    absorb_numpy_abi_error()
+    return device_target
+
+
+def absorb_numpy_abi_error():
+    """Run one throwaway PyNative op.
+
+    MindSpore 2.10's PyNative argument parser initialises NumPy's C API built for NumPy 1.x; under NumPy 2
+    (which OpenCV 4.14 and TensorFlow 2.21 require) that initialisation fails once, and the first PyNative
+    op of the process raises. Every later op works. Call after `ms.set_device`.
+    (NumPy scalars as op arguments keep failing under PyNative: pass Python floats.)
+    """
+    import contextlib
+    import io
+
+    import mindspore as ms
+    with contextlib.redirect_stderr(io.StringIO()):   # NumPy prints a long ABI notice; it is harmless here
+        try:
+            (ms.Tensor([1.0], ms.float32) + 1.0).asnumpy()
+        except Exception:
+            pass
+
+
+def quiet_waiting_thread():
+    """Make the calling thread run only on otherwise idle cores, on Linux; returns whether it did.
+
+    MindSpore 2.10 waits for a running graph on the host thread by spinning without a pause
+    (`Tensor.asnumpy` -> `Pipeline::WaitAll` -> `AsyncRQueue::Wait`, seen with perf and gdb; the jitted
+    training steps run asynchronously, so the training loop's main thread spends the whole step there).
+    With as many compute threads as cores the spinning thread takes a share of the cores from the kernels.
+    The thread goes to the SCHED_IDLE policy: it runs only when no normal thread wants the core, and a
+    normal thread that wakes up takes the core from it at once. (Where SCHED_IDLE cannot be set: nice 19,
+    which still left it about a quarter of the CPU time in a U-GAT-IT iteration, per `perf`.)
+    Measured on a 2-core machine: a CycleGAN iteration took 21.8-26.6 s at normal priority, 14.8-17.3 s
+    at nice 19; a U-GAT-IT iteration (photo2cartoon, batch 1) 11.2-13.2 s at nice 19 and 9.7-9.8 s under
+    SCHED_IDLE (medians of two alternating runs of five; docs/design/graph_mode.md).
+    Call it once MindSpore has started its worker threads (after the first step): a thread started later by
+    this one inherits its policy. Not on other systems (there a thread id is no process id).
+    FACEGAN_QUIET_WAIT=0 turns it off; FACEGAN_QUIET_WAIT=nice asks for nice 19 only, for a machine shared
+    with other busy programs, where a SCHED_IDLE thread gets almost no CPU while they run (and the loop's
+    host-side work is on this thread). The policy stays for the thread's life: an unprivileged thread may
+    not leave SCHED_IDLE or lower its nice value again.
+    """
+    import sys
+    import threading
+    mode = os.environ.get("FACEGAN_QUIET_WAIT", "1")
+    if not sys.platform.startswith("linux") or mode == "0":
+        return False
+    me = threading.get_native_id()
+    if mode != "nice":
+        try:   # Linux: a thread id names this thread only
+            os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
+            return True
+        except (AttributeError, OSError):
+            pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, me, 19)
+    except OSError:
+        return False
+    return True

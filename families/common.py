@@ -1,0 +1,52 @@
+"""Pieces several families share: unpaired A/B data, image tiles and grids for the sample sheets."""
+import cv2
+import numpy as np
+
+from . import TrainingData
+
+
+def to_img(x):
+    """CHW float in [-1, 1] -> HWC uint8 (grey images are repeated to RGB)."""
+    img = np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+
+
+def grid(rows):
+    """rows: list of lists of HWC uint8 tiles of equal size -> one image."""
+    return np.concatenate([np.concatenate(r, 1) for r in rows], 0)
+
+
+def heatmap(cam, size):
+    """A CAM heatmap (1, h, w) as a JET-coloured size x size RGB tile, min-max scaled."""
+    cam = cam[0]
+    cam = cam - cam.min()
+    cam = cam / max(float(cam.max()), 1e-12)
+    cam = cv2.resize((cam * 255).astype(np.uint8), (size, size))
+    return cv2.applyColorMap(cam, cv2.COLORMAP_JET)[:, :, ::-1]
+
+
+def unpaired_data(cfg, dataset_dir, n_uniform=0):
+    """Unpaired A/B data: dataset_dir/{trainA,trainB,testA,testB} folders, or PaddleCV-style list files
+    (trainA.txt). Samples come from testA/testB (the training images when absent). `n_uniform` U(0, 1)
+    numbers per sample ride along (e.g. WGAN-GP interpolation weights)."""
+    from data.folders import DataError, domain_files
+    from data.pipelines import fixed_batch, unpaired_batches
+    files_a, bad_a = domain_files(dataset_dir, "trainA")
+    files_b, bad_b = domain_files(dataset_dir, "trainB")
+    skipped = bad_a + bad_b
+    notes = [f"trainA: {len(files_a)} images, trainB: {len(files_b)} images"
+             + (f" ({len(skipped)} unreadable skipped)" if skipped else "")]
+    sample_files = []
+    for split, fallback in (("testA", files_a), ("testB", files_b)):
+        try:
+            files, _ = domain_files(dataset_dir, split)
+        except DataError:
+            files = fallback
+        sample_files.append(files)
+    k = min(4, len(sample_files[0]), len(sample_files[1]))
+    samples = tuple(fixed_batch(f, cfg["img_size"], k) for f in sample_files)
+
+    def factory(start_iter):
+        return unpaired_batches(files_a, files_b, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
+                                cfg["iterations"], cfg.get("workers", 2), n_uniform=n_uniform)
+    return TrainingData(factory, samples, notes, max(len(files_a), len(files_b)), skipped)

@@ -1,0 +1,208 @@
+"""Table-driven parity of every registered network with an independent PyTorch reference (torch_refs/).
+
+One row per (registry name, constructor config, input): random non-trivial weights are written into the
+reference (rho, w_gamma/w_beta, LIN gamma/beta, spectral-norm u/v, batch-norm statistics), copied into the
+MindSpore Cell through the family's strict key table, and every output is compared
+- in eval mode, and in training mode over two forwards (the second sees the state the first left: spectral
+  norm's u/v after one power iteration, batch norm's running statistics), then that state itself;
+- in GRAPH_MODE and PYNATIVE_MODE, with the CPU kernels (kernels.accelerate) and on MindSpore's own ops
+  (what GPU and Ascend run); a row may skip a costly combination that another row covers.
+A registered network without a row fails `test_every_registered_network_has_a_row`.
+"""
+import copy
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+import mindspore as ms
+
+import kernels
+import models
+from models.cyclegan import batchnorm_prefixes, torch_key_rules
+from tests.helpers import assert_close, assert_close_beyond_rounding, load_into_ms, randomize_torch, torch_state_numpy
+from torch_refs import cyclegan_ref, mobilefacenet_ref, stgan_ref, ugatit_ref
+
+
+def _ugatit_rules(net):
+    return models.ugatit.TORCH_KEY_RULES
+
+
+def _bn_rules(norm):
+    return lambda net: torch_key_rules(norm, batchnorm_prefixes(net))
+
+
+def _mfn_rules(net):
+    return models.mobilefacenet.TORCH_KEY_RULES
+
+
+@dataclasses.dataclass
+class Row:
+    id: str
+    model: str                  # registry name
+    ref: Callable               # config -> torch module
+    cfg: dict
+    inputs: tuple               # shapes of the inputs (N, ...)
+    rules: Callable             # built net -> key rules
+    tol: float = 1e-4
+    train: bool = True          # compare the training-mode forward too (not with dropout: random)
+    beyond_rounding: bool = False   # eval outputs within tol + 2 x PyTorch's own float32 error (see helpers)
+    seed: int = 0
+    backends: tuple = ("kernels-graph", "kernels-pynative", "portable-graph", "portable-pynative")
+
+
+def _mfn(cfg):
+    return mobilefacenet_ref.randomize_bn(randomize_torch(mobilefacenet_ref.MobileFaceNetRef(cfg["embedding_size"]), 5), 6)
+
+
+ROWS = [
+    # U-GAT-IT / photo2cartoon: image, CAM logits, heatmap
+    Row("p2c_light_ngf32_256", "ugatit_p2c_generator", lambda c: ugatit_ref.P2CGeneratorRef(**c),
+        dict(ngf=32, img_size=256, light=True), ((1, 3, 256, 256),), _ugatit_rules, beyond_rounding=True,
+        backends=("kernels-graph", "kernels-pynative")),   # (MindSpore's own ops: the next row, at a lower cost)
+    Row("p2c_full_ngf8_64", "ugatit_p2c_generator", lambda c: ugatit_ref.P2CGeneratorRef(**c),
+        dict(ngf=8, img_size=64, light=False), ((2, 3, 64, 64),), _ugatit_rules, beyond_rounding=True,
+        backends=("kernels-graph", "kernels-pynative", "portable-pynative")),   # (graph compile of it: 26 s)
+    Row("ugatit_light_ngf16_64", "ugatit_generator", lambda c: ugatit_ref.UGATITGeneratorRef(**c),
+        dict(ngf=16, n_blocks=4, img_size=64, light=True), ((2, 3, 64, 64),), _ugatit_rules, beyond_rounding=True),
+    Row("ugatit_full_ngf8_32", "ugatit_generator", lambda c: ugatit_ref.UGATITGeneratorRef(**c),
+        dict(ngf=8, n_blocks=3, img_size=32, light=False), ((2, 3, 32, 32),), _ugatit_rules, beyond_rounding=True),
+    Row("ugatit_dis_global_n7", "ugatit_discriminator", lambda c: ugatit_ref.DiscriminatorRef(**c),
+        dict(input_nc=3, ndf=16, n_layers=7), ((2, 3, 128, 128),), _ugatit_rules, beyond_rounding=True),
+    Row("ugatit_dis_local_n5", "ugatit_discriminator", lambda c: ugatit_ref.DiscriminatorRef(**c),
+        dict(input_nc=3, ndf=16, n_layers=5), ((2, 3, 64, 64),), _ugatit_rules, beyond_rounding=True),
+    # CycleGAN / Pix2Pix (junyanz's layout)
+    Row("resnet_9blocks_instance", "cyclegan_resnet_generator", lambda c: cyclegan_ref.ResnetGeneratorRef(**c),
+        dict(ngf=16, norm="instance", n_blocks=9), ((1, 3, 64, 64),), _bn_rules("instance")),
+    Row("resnet_6blocks_instance_dropout", "cyclegan_resnet_generator", lambda c: cyclegan_ref.ResnetGeneratorRef(**c),
+        dict(ngf=16, norm="instance", n_blocks=6, use_dropout=True), ((2, 3, 48, 48),), _bn_rules("instance"),
+        train=False),
+    Row("resnet_6blocks_batch", "cyclegan_resnet_generator", lambda c: cyclegan_ref.ResnetGeneratorRef(**c),
+        dict(ngf=8, norm="batch", n_blocks=6), ((2, 3, 32, 32),), _bn_rules("batch")),
+    Row("unet_256_batch_dropout", "cyclegan_unet_generator", lambda c: cyclegan_ref.UnetGeneratorRef(**c),
+        dict(ngf=8, norm="batch", num_downs=8, use_dropout=True), ((2, 3, 256, 256),), _bn_rules("batch"),
+        train=False),
+    Row("unet_128_instance", "cyclegan_unet_generator", lambda c: cyclegan_ref.UnetGeneratorRef(**c),
+        dict(ngf=8, norm="instance", num_downs=7), ((1, 3, 128, 128),), _bn_rules("instance")),
+    Row("basic_D_batch", "patchgan_discriminator", lambda c: cyclegan_ref.NLayerDiscriminatorRef(**c),
+        dict(input_nc=6, ndf=16, n_layers=3, norm="batch"), ((2, 6, 70, 70),), _bn_rules("batch")),
+    Row("n_layers5_D_instance", "patchgan_discriminator", lambda c: cyclegan_ref.NLayerDiscriminatorRef(**c),
+        dict(input_nc=3, ndf=8, n_layers=5, norm="instance"), ((1, 3, 128, 128),), _bn_rules("instance")),
+    Row("pixel_D_none", "pixel_discriminator", lambda c: cyclegan_ref.PixelDiscriminatorRef(**c),
+        dict(input_nc=3, ndf=16, norm="none"), ((2, 3, 32, 32),), _bn_rules("none")),
+    # STGAN / AttGAN: (image, attribute vector) -> image; critic -> (adversarial, attribute logits)
+    Row("stgan_G_5layers", "stgan_generator", lambda c: stgan_ref.STGANGeneratorRef(**c),
+        dict(n_attrs=13, dim=8, enc_layers=5, dec_layers=5, shortcut_layers=4, inject_layers=4, img_size=64),
+        ((2, 3, 64, 64), (2, 13)), _bn_rules("batch"), seed=3),
+    Row("stgan_G_sc3_inj1", "stgan_generator", lambda c: stgan_ref.STGANGeneratorRef(**c),
+        dict(n_attrs=5, dim=8, enc_layers=5, dec_layers=5, shortcut_layers=3, inject_layers=1, img_size=32),
+        ((2, 3, 32, 32), (2, 5)), _bn_rules("batch"), seed=3),
+    Row("attgan_G", "stgan_generator", lambda c: stgan_ref.STGANGeneratorRef(**c),
+        dict(n_attrs=13, dim=8, enc_layers=5, dec_layers=5, shortcut_layers=1, inject_layers=1, use_stu=False,
+             img_size=64), ((2, 3, 64, 64), (2, 13)), _bn_rules("batch"), seed=3),
+    Row("stgan_D", "stgan_discriminator", lambda c: stgan_ref.STGANDiscriminatorRef(**c),
+        dict(n_attrs=13, dim=8, n_layers=5, fc_dim=64, img_size=64), ((2, 3, 64, 64),), _bn_rules("batch"), seed=3),
+    # photo2cartoon's face-ID network
+    Row("mobilefacenet", "mobilefacenet", _mfn, dict(embedding_size=512), ((2, 3, 112, 112),), _mfn_rules,
+        train=False, backends=("portable-graph", "portable-pynative")),
+    # (a fixed feature extractor: batch norm always on its moving statistics; grouped convolutions and PReLU,
+    # which no kernel takes)
+]
+MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
+CASES = [(row, b) for row in ROWS for b in row.backends]
+
+
+def test_every_registered_network_has_a_row():
+    assert set(models.list_models()) == {r.model for r in ROWS}
+
+
+def _pair(row, backend):
+    ref = row.ref(row.cfg)
+    if row.model != "mobilefacenet":
+        ref = randomize_torch(ref, seed=row.seed)
+    net = models.create_model(row.model, **row.cfg)
+    load_into_ms(net, torch_state_numpy(ref), row.rules(net))
+    if backend == "kernels":
+        kernels.accelerate(net)
+        assert any(kernels.is_native(c) for _, c in net.cells_and_names()), "no layer runs on the kernels"
+    rng = np.random.default_rng(row.seed)
+    xs = [rng.uniform(-1, 1, shape).astype(np.float32) for shape in row.inputs]
+    return ref, net, xs
+
+
+def _outputs(out):
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def _state(net):
+    """Spectral-norm u/v and batch-norm running statistics (what a training-mode forward updates)."""
+    return {p.name: p.asnumpy() for p in net.get_parameters()
+            if p.name.endswith(("weight_u", "weight_v", "moving_mean", "moving_variance"))}
+
+
+def _torch_state(ref, rules):
+    from conversion.core import rename
+    return {rename(k, rules): v.detach().numpy() for k, v in ref.state_dict().items()
+            if k.endswith(("weight_u", "weight_v", "running_mean", "running_var"))}
+
+
+@pytest.mark.parametrize("row,case", CASES, ids=[f"{r.id}-{b}" for r, b in CASES])
+def test_parity(row, case):
+    backend, mode_name = case.split("-")
+    ms.set_context(mode=MODES[mode_name])
+    ref, net, xs = _pair(row, backend)
+    ref.eval()
+    net.set_train(False)
+    with torch.no_grad():
+        outs_t = _outputs(ref(*(torch.from_numpy(x) for x in xs)))
+        outs_64 = _outputs(copy.deepcopy(ref).double()(*(torch.from_numpy(x).double() for x in xs))) \
+            if row.beyond_rounding else None
+    outs_m = _outputs(net(*(ms.Tensor(x) for x in xs)))
+    assert len(outs_t) == len(outs_m)
+    for k, (t, m) in enumerate(zip(outs_t, outs_m)):
+        if row.beyond_rounding:
+            assert_close_beyond_rounding(t, m, outs_64[k], row.tol)
+        else:
+            assert_close(t, m, row.tol)
+    if not row.train:
+        return
+    ref.train()
+    net.set_train(True)
+    ref64 = copy.deepcopy(ref).double() if row.beyond_rounding else None
+    for _ in range(2):   # the second forward starts from the state the first stored
+        with torch.no_grad():
+            outs_t = _outputs(ref(*(torch.from_numpy(x) for x in xs)))
+            outs_64 = _outputs(ref64(*(torch.from_numpy(x).double() for x in xs))) if row.beyond_rounding else None
+        outs_m = _outputs(net(*(ms.Tensor(x) for x in xs)))
+        for k, (t, m) in enumerate(zip(outs_t, outs_m)):
+            if row.beyond_rounding:
+                assert_close_beyond_rounding(t, m, outs_64[k], row.tol)
+            else:
+                assert_close(t, m, row.tol)
+    want, got = _torch_state(ref, row.rules(net)), _state(net)
+    assert set(want) == set(got)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+# The parameter counts the original projects print, and equality with the references at published sizes.
+PUBLISHED_PARAM_COUNTS = [
+    ("ugatit_p2c_generator", dict(ngf=32, img_size=256, light=True), ugatit_ref.P2CGeneratorRef, 3831079),
+    ("ugatit_generator", dict(ngf=64, n_blocks=4, img_size=256, light=True), ugatit_ref.UGATITGeneratorRef, 10589888),
+    ("cyclegan_resnet_generator", dict(ngf=64, n_blocks=9), cyclegan_ref.ResnetGeneratorRef, 11378179),
+    ("patchgan_discriminator", dict(input_nc=3, ndf=64, n_layers=3, norm="instance"),
+     cyclegan_ref.NLayerDiscriminatorRef, 2764737),
+    ("cyclegan_unet_generator", dict(ngf=64, num_downs=8), cyclegan_ref.UnetGeneratorRef, 54413955),
+    ("patchgan_discriminator", dict(input_nc=6, ndf=64, n_layers=3), cyclegan_ref.NLayerDiscriminatorRef, 2768705),
+]
+
+
+@pytest.mark.parametrize("name,cfg,ref_cls,count", PUBLISHED_PARAM_COUNTS,
+                         ids=[f"{r[0]}-{r[3]}" for r in PUBLISHED_PARAM_COUNTS])
+def test_parameter_counts_match_published(name, cfg, ref_cls, count):
+    net = models.create_model(name, **cfg)
+    n_ms = sum(int(np.prod(p.shape)) for p in net.trainable_params())
+    n_t = sum(p.numel() for p in ref_cls(**cfg).parameters())
+    assert n_ms == n_t == count
