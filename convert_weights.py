@@ -6,6 +6,8 @@
   python convert_weights.py --src model_mobilefacenet.pth --dst pretrained_models/mobilefacenet --arch mobilefacenet
   python convert_weights.py --src latest_net_G_A.pth latest_net_G_B.pth --dst pretrained_models/makeup --arch cyclegan
   python convert_weights.py --src checkpoints/facades_pix2pix --dst pretrained_models/facades   # latest_net_*.pth
+  python convert_weights.py --src stargan_celeba_128/models --dst pretrained_models/stargan      # 200000-G/D.ckpt
+  python convert_weights.py --src netG_epoch_24.pth netD_epoch_24.pth --dst pretrained_models/dcgan
 
 Writes DST/<net>.ckpt for every network in the file and DST/model.json (arch, inferred config, source
 sha256), all at once or not at all. Strict: every source tensor must be used once and every MindSpore
@@ -26,11 +28,21 @@ def main(argv=None):
     from conversion import arches
     ap.add_argument("--arch", default="auto", choices=arches(), help="network family (default: detect)")
     ap.add_argument("--overwrite", action="store_true", help="replace DST if it already holds files")
+    ap.add_argument("--no_dropout", action="store_true",
+                    help="pix2pix: the U-Net was trained without dropout (its file cannot tell; default: with, as "
+                         "pix2pix trains)")
+    ap.add_argument("--domains", nargs="+", default=None,
+                    help="StarGAN: the domain names in training order (default: the published models' - "
+                         "5 domains: CelebA's Black_Hair Blond_Hair Brown_Hair Male Young; 8: RaFD's expressions)")
+    ap.add_argument("--label_mode", choices=["attributes", "domains"], default=None,
+                    help="StarGAN: multi-label CelebA attributes or one domain per image (RaFD); default: "
+                         "attributes unless 8 RaFD domains")
     args = ap.parse_args(argv)
 
     from conversion import ConversionError, convert_file
     try:
-        meta = convert_file(args.src, args.dst, args.arch, args.overwrite)
+        meta = convert_file(args.src, args.dst, args.arch, args.overwrite, args.no_dropout,
+                            domains=args.domains, label_mode=args.label_mode)
     except ConversionError as e:
         return cli.fail(str(e))
     nets = ", ".join(f"{k} ({v['model']} {v['config']})" for k, v in meta["networks"].items())

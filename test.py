@@ -10,6 +10,9 @@
       --save_cycle --preprocess face                          # -> out/cyclegan/x_fakeB.png, x_recA.png
   python test.py --model stgan --checkpoint runs/celeba_stgan/model --photo_path x.jpg --attrs "Male" \\
       --edit Bald --slide 0:1:10                              # -> out/stgan/x_Bald_slide.png, a 10-step strip
+  python test.py --model dcgan --checkpoint runs/digits_dcgan/model --num 64 --seed 0
+                                                              # -> out/dcgan/samples.png, interpolation.png
+  python test.py --model cgan --checkpoint runs/digits_cgan/model --label 3 --num 16   # -> out/cgan/label3.png
   python test.py --model stgan --help                         # a family's own options
 
 Photos that need it go through the face front end (detect, level the eyes, crop, white background). Outputs
@@ -32,8 +35,10 @@ def build_parser(family):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=f"model families ({others}). python test.py --model NAME --help shows "
                                         f"NAME's options.")
-    ap.add_argument("--photo_path", required=True, help="a photo or a folder of photos")
-    ap.add_argument("--save_path", default=None, help="output file (single photo) or folder (default: out/<model>/)")
+    if family.takes_photos:
+        ap.add_argument("--photo_path", required=True, help="a photo or a folder of photos")
+    ap.add_argument("--save_path", default=None, help="output file (single photo, or the first output of a "
+                                                      "generating model) or folder (default: out/<model>/)")
     ap.add_argument("--model", default="ugatit", choices=list_families(), help="model family (default ugatit)")
     ap.add_argument("--checkpoint", default=None, help="model directory (model.json and the networks' .ckpt)")
     ap.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
@@ -67,10 +72,56 @@ def parse_args(argv):
     return cli.parse_family_args(argv, build_parser, lambda fam: [o.name for o in fam.test_options])
 
 
+def _runner(family, args, out_folder):
+    """The family's runner, after checking that `out_folder` can be written; or the exit code of a one-line
+    error."""
+    from inference.cartoon import InferenceError
+    try:
+        cli.writable_dir(out_folder, "the output folder")
+    except cli.UserError as e:
+        return cli.fail(str(e))
+    from core import runtime
+    runtime.configure(args.mode, args.device_target)
+    try:
+        return family.runner(args, args.checkpoint or family.default_checkpoint(ROOT))
+    except (InferenceError, ValueError) as e:
+        return cli.fail(str(e))
+
+
+def generate(family, args):
+    """A model that generates from noise: its runner's images, as <save_path> (the first) and
+    <stem>_<name><ext>, or <folder>/<name>.png."""
+    from data.images import write_image_atomic
+    out_dir = args.save_path or os.path.join(ROOT, "out", family.output_folder or family.name)
+    explicit_file = bool(args.save_path and os.path.splitext(args.save_path)[1])
+    run = _runner(family, args, os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir)
+    if isinstance(run, int):
+        return run
+
+    def target(i, name):
+        if explicit_file:
+            stem, ext = os.path.splitext(args.save_path)
+            return args.save_path if i == 0 else f"{stem}_{name}{ext}"
+        return os.path.join(out_dir, f"{name}.png")
+    dsts = [target(i, k) for i, k in enumerate(run.suffixes)]
+    existing = [d for d in dsts if os.path.exists(d)]
+    if existing and not args.overwrite:
+        return cli.fail(f"{existing[0]} exists (pass --overwrite to replace it)")
+    outputs = run.generate()
+    for d, img in zip(dsts, outputs.values()):
+        try:
+            write_image_atomic(d, img)
+        except OSError as e:
+            return cli.fail(f"cannot write {d}: {cli.os_error_text(e)}")
+    print(f"{run.label}: {', '.join(dsts)}")
+    return 0
+
+
 def main(argv=None):
     family, args = parse_args(argv)
+    if not family.takes_photos:
+        return generate(family, args)
     from data.images import ImageReadError, list_images, read_rgb, write_image_atomic
-    from inference.cartoon import InferenceError
 
     if not os.path.exists(args.photo_path):
         return cli.fail(f"--photo_path not found: {args.photo_path}")
@@ -81,17 +132,9 @@ def main(argv=None):
     out_dir = args.save_path or os.path.join(ROOT, "out", family.output_folder or family.name)
     explicit_file = single and args.save_path and os.path.splitext(args.save_path)[1]
     base = args.photo_path if not single else os.path.dirname(args.photo_path)
-    try:
-        cli.writable_dir(os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir,
-                         "the output folder")
-    except cli.UserError as e:
-        return cli.fail(str(e))
-    from core import runtime
-    runtime.configure(args.mode, args.device_target)
-    try:
-        run = family.runner(args, args.checkpoint or family.default_checkpoint(ROOT))
-    except (InferenceError, ValueError) as e:
-        return cli.fail(str(e))
+    run = _runner(family, args, os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir)
+    if isinstance(run, int):
+        return run
 
     def target(src, suffix, first):
         if explicit_file:
@@ -99,6 +142,8 @@ def main(argv=None):
             return args.save_path if first else f"{stem}_{suffix}{ext}"
         return os.path.join(out_dir, os.path.splitext(os.path.relpath(src, base))[0] + f"_{suffix}.png")
 
+    if run.label:
+        print(f"model: {run.label}")
     pipe = None
     if run.needs_face:
         from preprocess.pipeline import FacePipeline

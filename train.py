@@ -141,13 +141,16 @@ def main(argv=None):
     if problem:
         return cli.fail(problem)
     dataset_dir = args.dataset if os.path.isdir(args.dataset) else os.path.join(args.dataset_root, args.dataset)
-    if not os.path.isdir(dataset_dir):
+    if not os.path.isdir(dataset_dir) and args.dataset in family.builtin_datasets:
+        dataset_dir = args.dataset          # a dataset shipped inside a package (e.g. scikit-learn's digits)
+    elif not os.path.isdir(dataset_dir):
         return cli.fail(f"dataset not found: {dataset_dir} (--model {family.name} expects {family.data_layout})")
     run_dir = os.path.join(args.result_dir, args.run_name or f"{os.path.basename(os.path.normpath(dataset_dir))}_{cfg['arch']}")
 
     from training.checkpoint import CheckpointMismatch, latest_checkpoint
     from data.folders import DataError
     latest = latest_checkpoint(run_dir)
+    created = not os.path.exists(run_dir)
     try:
         cli.writable_dir(run_dir, "the run directory")
     except cli.UserError as e:
@@ -162,6 +165,11 @@ def main(argv=None):
             pretrained = apply_pretrained(cfg, explicit, args.pretrained_model, family)
         data = family.data(cfg, dataset_dir)
     except (cli.UserError, DataError) as e:
+        if created:            # nothing of a run that never started is left behind
+            try:
+                os.rmdir(run_dir)
+            except OSError:
+                pass
         return cli.fail(str(e))
     family.finalize_schedule(cfg, data.n_train)
     if args.no_decay:

@@ -31,6 +31,9 @@ TASKS = {
                          "G_A G_B D_A D_B (G step + D step)",
     "stgan_train_b32": "STGAN training iteration (13 attributes, dim 64, 5 layers, STU), 128 px, batch 32: "
                        "5 WGAN-GP D steps + 1 G step",
+    "stargan_train_b4": "StarGAN training iteration (5 CelebA domains, conv_dim 64, 6 blocks, D 6 layers), 128 px, "
+                        "batch 4: 5 WGAN-GP D steps + 1 G step",
+    "dcgan_train_b64": "DCGAN training iteration (nz 100, ngf = ndf = 64, RGB), 64 px, batch 64: D step + G step",
 }
 
 
@@ -56,6 +59,21 @@ def _child(side):
         for i, n in enumerate(nets.values()):
             randomize_torch(n, seed + i)
         return nets
+
+    def ms_trainer(family, cfg, tn, rules_of):
+        """The engine for `family` with the torch nets' weights (through rules_of(name, net)), in train mode."""
+        from families import get_family
+        from torch_refs.weights import load_into_ms, torch_state_numpy
+        from training.engine import GANTrainer
+        fam = get_family(family)
+        cfg = dict(fam.defaults(fam.default_arch), **cfg)
+        nets = fam.build_nets(cfg)
+        for name, net in nets.items():
+            load_into_ms(net, {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}, rules_of(name, net))
+        tr = GANTrainer(fam, cfg, "/tmp/bench_run_unused", nets, None)
+        for n in nets.values():
+            n.set_train(True)
+        return tr
 
     def build(task):
         rng = np.random.default_rng(0)
@@ -112,19 +130,9 @@ def _child(side):
             tn = cyclegan_torch_nets()
             if side == "torch":
                 return _torch_cyclegan_step(tn, torch.from_numpy(a), torch.from_numpy(bb)), None
-            from families import get_family
-            fam = get_family("cyclegan")
-            from training.engine import GANTrainer
             from models.cyclegan import torch_key_rules
-            from torch_refs.weights import load_into_ms, torch_state_numpy
-            cfg = dict(fam.defaults("cyclegan"), iterations=1000, decay_start=500, mode="graph")
-            nets = fam.build_nets(cfg)
-            for name, net in nets.items():
-                sd = {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}
-                load_into_ms(net, sd, torch_key_rules("instance"))
-            tr = GANTrainer(fam, cfg, "/tmp/bench_run_unused", nets, None)
-            for n in nets.values():
-                n.set_train(True)
+            tr = ms_trainer("cyclegan", dict(iterations=1000, decay_start=500, mode="graph"), tn,
+                            lambda name, net: torch_key_rules("instance"))
             inputs = (ms.Tensor(a), ms.Tensor(bb), ms.Tensor(np.full((1, 2), 0.5, np.float32)))
 
             def run():
@@ -139,24 +147,45 @@ def _child(side):
             tn = {"G": randomize_torch(STGANGeneratorRef(), 0), "D": randomize_torch(STGANDiscriminatorRef(), 1)}
             if side == "torch":
                 return _torch_stgan_step(tn, *(torch.from_numpy(v) for v in (x, a, b, alpha))), None
-            from families import get_family
-            fam = get_family("stgan")
-            from training.engine import GANTrainer
             from models.cyclegan import batchnorm_prefixes, torch_key_rules
-            from torch_refs.weights import load_into_ms, torch_state_numpy
-            cfg = dict(fam.defaults("stgan"), iterations=1000, decay_start=500, mode="graph")
-            nets = fam.build_nets(cfg)
-            for name, net in nets.items():
-                sd = {f"{name}.{k}": v for k, v in torch_state_numpy(tn[name]).items()}
-                prefixes = [f"{name}.{p}" for p in batchnorm_prefixes(net)]
-                load_into_ms(net, sd, torch_key_rules("batch", prefixes))
-            tr = GANTrainer(fam, cfg, "/tmp/bench_run_unused", nets, None)
-            for n in nets.values():
-                n.set_train(True)
+            tr = ms_trainer("stgan", dict(iterations=1000, decay_start=500, mode="graph"), tn, lambda name, net:
+                            torch_key_rules("batch", [f"{name}.{p}" for p in batchnorm_prefixes(net)]))
             inputs = tuple(ms.Tensor(v) for v in (x, a, b, alpha))
 
             def run():
                 tr.iteration_step([inputs] * 5)[2].asnumpy()
+            return run, None
+        if task == "stargan_train_b4":
+            from torch_refs.stargan_ref import StarGANDiscriminatorRef, StarGANGeneratorRef
+            x = rng.uniform(-1, 1, (4, 3, 128, 128)).astype(np.float32)
+            a = rng.integers(0, 2, (4, 5)).astype(np.float32)
+            b = a[rng.permutation(4)]
+            alpha = rng.random(4).astype(np.float32)
+            tn = {"G": randomize_torch(StarGANGeneratorRef(), 0), "D": randomize_torch(StarGANDiscriminatorRef(), 1)}
+            if side == "torch":
+                return _torch_stargan_step(tn, *(torch.from_numpy(v) for v in (x, a, b, alpha))), None
+            from models.stargan import TORCH_KEY_RULES
+            tr = ms_trainer("stargan", dict(iterations=1000, decay_start=500, mode="graph", label_mode="attributes"),
+                            tn, lambda name, net: TORCH_KEY_RULES)
+            inputs = tuple(ms.Tensor(v) for v in (x, a, b, alpha))
+
+            def run():
+                tr.iteration_step([inputs] * 5)[2].asnumpy()
+            return run, None
+        if task == "dcgan_train_b64":
+            from torch_refs.dcgan_ref import DCGANDiscriminatorRef, DCGANGeneratorRef
+            x = rng.uniform(-1, 1, (64, 3, 64, 64)).astype(np.float32)
+            z = rng.standard_normal((64, 100, 1, 1)).astype(np.float32)
+            tn = {"G": randomize_torch(DCGANGeneratorRef(), 0), "D": randomize_torch(DCGANDiscriminatorRef(), 1)}
+            if side == "torch":
+                return _torch_dcgan_step(tn, torch.from_numpy(x), torch.from_numpy(z)), None
+            from models.dcgan import torch_key_rules
+            tr = ms_trainer("dcgan", dict(iterations=1000, decay_start=1000, mode="graph", nc=3), tn,
+                            lambda name, net: torch_key_rules(net))
+            inputs = (ms.Tensor(x), ms.Tensor(z))
+
+            def run():
+                tr.iteration_step([inputs])[2].asnumpy()
             return run, None
         raise ValueError(task)
 
@@ -180,8 +209,15 @@ def _child(side):
                 with FlopCounterMode(display=False) as fc, torch.no_grad():
                     ref(*args)
                 flops = fc.get_total_flops()
-            elif task.startswith("stgan"):
+            elif task.startswith(("stgan", "stargan")):
                 flops = None     # FlopCounterMode cannot follow autograd.grad(create_graph=True) (the penalty)
+            elif task.startswith("dcgan"):
+                from torch_refs.dcgan_ref import DCGANDiscriminatorRef, DCGANGeneratorRef
+                run = _torch_dcgan_step({"G": DCGANGeneratorRef(), "D": DCGANDiscriminatorRef()},
+                                        torch.randn(64, 3, 64, 64), torch.randn(64, 100, 1, 1))
+                with FlopCounterMode(display=False) as fc:
+                    run()
+                flops = fc.get_total_flops()
             else:
                 step = _torch_cyclegan_step if task.startswith("cyclegan") else _torch_train_step
                 nets = cyclegan_torch_nets() if task.startswith("cyclegan") else torch_nets()
@@ -343,6 +379,72 @@ def _torch_stgan_step(nets, x, a, b, alpha, n_critic=5):
         loss.backward()
         g_opt.step()
         return loss.item()
+    return step
+
+
+def _torch_stargan_step(nets, x, a, b, alpha, n_critic=5):
+    """One StarGAN iteration as the engine runs it (and as yunjey/stargan's solver does, 5 of its iterations):
+    5 x (fake without grad, WGAN-GP D step with domain BCE), then the G step (adversarial, domain BCE,
+    reconstruction L1 x 10)."""
+    import torch
+    import torch.nn.functional as F
+    G, D = nets["G"], nets["D"]
+    g_opt = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    G.train()
+    D.train()
+
+    def cls(logit, target):
+        return F.binary_cross_entropy_with_logits(logit, target, reduction="sum") / logit.size(0)
+
+    def step():
+        for _ in range(n_critic):
+            with torch.no_grad():
+                fake = G(x, b)
+            d_opt.zero_grad()
+            src_r, cls_r = D(x)
+            src_f, _ = D(fake)
+            al = alpha.view(-1, 1, 1, 1)
+            x_hat = (al * x + (1 - al) * fake).requires_grad_(True)
+            out = D(x_hat)[0]
+            g = torch.autograd.grad(out, x_hat, torch.ones_like(out), create_graph=True)[0]
+            gp = ((g.flatten(1).norm(2, dim=1) + 1e-16 - 1) ** 2).mean()
+            d = src_f.mean() - src_r.mean() + cls(cls_r, a) + 10 * gp
+            d.backward()
+            d_opt.step()
+        g_opt.zero_grad()
+        fake = G(x, b)
+        src, c = D(fake)
+        loss = -src.mean() + cls(c, b) + 10 * F.l1_loss(G(fake, a), x)
+        loss.backward()
+        g_opt.step()
+        return loss.item()
+    return step
+
+
+def _torch_dcgan_step(nets, x, z):
+    """One pytorch/examples DCGAN iteration: D on the real batch and on G(z).detach() (BCE), then G on the
+    same fake with target real."""
+    import torch
+    G, D = nets["G"], nets["D"]
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = torch.nn.BCELoss()
+    G.train()
+    D.train()
+    ones, zeros = torch.ones(x.shape[0]), torch.zeros(x.shape[0])
+
+    def step():
+        d_opt.zero_grad()
+        fake = G(z)
+        d = bce(D(x), ones) + bce(D(fake.detach()), zeros)
+        d.backward()
+        d_opt.step()
+        g_opt.zero_grad()
+        g = bce(D(fake), ones)
+        g.backward()
+        g_opt.step()
+        return g.item()
     return step
 
 

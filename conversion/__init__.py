@@ -3,9 +3,10 @@
 One module per family holds its layout detection and config inference (the key tables live next to the
 networks in models/). A conversion module declares `ARCHES` (the --arch names it converts), `detect(obj)`
 (the arch of a loaded checkpoint, or None) and either `convert(obj, path, arch)` (one file holds every
-network) or `convert_files([(path, obj)], arch)` (one file per network, as CycleGAN/pix2pix save them); each
-returns (arch, model.json networks, tensors by network). Every module in this package is found by itself;
-`FALLBACK = True` marks the one whose error message explains a file nothing detects.
+network) or `convert_files([(path, obj)], arch, **options)` (one file per network, as CycleGAN/pix2pix,
+StarGAN and DCGAN save them; `files_in_folder` picks them in a checkpoint folder); each returns (arch,
+model.json networks, tensors by network[, more model.json entries]). Every module in this package is found
+by itself; `FALLBACK = True` marks the one whose error message explains a file nothing detects.
 """
 import importlib
 import os
@@ -56,9 +57,10 @@ def _expand(srcs):
     return out
 
 
-def convert_file(src, dst, arch="auto", overwrite=False):
+def convert_file(src, dst, arch="auto", overwrite=False, no_dropout=False, **options):
     """Convert `src` (a path, or a list of paths / a checkpoint folder for one-file-per-network families) into
-    the model directory `dst`; returns the model.json dict written."""
+    the model directory `dst`; returns the model.json dict written. `options` go to the family's converter
+    (e.g. StarGAN's domains)."""
     table = families()
     if arch != "auto" and arch not in table:
         raise ConversionError(f"unknown --arch {arch}; choose from {', '.join(arches())}")
@@ -67,14 +69,16 @@ def convert_file(src, dst, arch="auto", overwrite=False):
     fallback = next(m for m in _modules() if getattr(m, "FALLBACK", False))
     family = table[arch] if arch != "auto" else (_detect(items[0][1]) or fallback)
     if hasattr(family, "convert_files"):
-        arch, networks, tensors = family.convert_files(items, arch)
+        arch, networks, tensors, *extra = family.convert_files(items, arch, no_dropout=no_dropout, **options)
     else:
         if len(items) != 1:
             raise ConversionError(f"{arch if arch != 'auto' else 'this'} checkpoint is one file; got {len(items)}")
-        arch, networks, tensors = family.convert(items[0][1], items[0][0], arch)
+        arch, networks, tensors, *extra = family.convert(items[0][1], items[0][0], arch)
     files = [{"file": os.path.basename(p), "sha256": sha256_of(p)} for p in srcs]
     source = dict(files[0]) if len(files) == 1 else {"files": files}
     meta = {"format": 1, "arch": arch, "networks": networks, "source": source}
+    if extra:           # more model.json entries the family's runner reads (e.g. StarGAN's domain names)
+        meta.update(extra[0])
     try:
         write_model_dir(dst, meta, tensors, overwrite=overwrite)
     except FileExistsError as e:

@@ -2,14 +2,18 @@
 `*_net_D_B.pth`, ...): one state_dict per file, the network named by the file.
 
 The generator type (resnet / unet), block count or depth, ngf, norm and dropout (resnet) are read from the
-tensors; discriminators likewise (basic / n_layers / pixel, ndf, norm). Old checkpoints' InstanceNorm running
+tensors; discriminators likewise (basic / n_layers / pixel, ndf, norm). A U-Net's dropout layers hold no
+tensors, so its file cannot tell whether it was trained with dropout: a pix2pix U-Net is taken to be, as
+pix2pix trains by default (the original's test-time forward then keeps dropout on, like its test.py without
+--eval), a CycleGAN one not (CycleGAN sets --no_dropout); `no_dropout=True` (convert_weights.py --no_dropout)
+says otherwise. Old checkpoints' InstanceNorm running
 statistics are dropped (the original loader patches them away too); everything else is strict.
 """
 import os
 import re
 
 from models.cyclegan import batchnorm_prefixes, torch_key_rules
-from .core import ConversionError, map_state_dict
+from .core import ConversionError, local_state, map_state_dict
 from .torch_io import is_state_dict, strip_prefix
 
 ARCHES = ("cyclegan", "pix2pix")
@@ -36,7 +40,7 @@ def _resnet_config(sd):
             "use_dropout": "model.10.conv_block.6.weight" in sd, "n_blocks": n_blocks}
 
 
-def _unet_config(sd):
+def _unet_config(sd, no_dropout=False):
     w = sd["model.model.0.weight"]
     prefix, num_downs = "model.model.1", 2
     while any(k.startswith(prefix + ".model.3.model.") for k in sd):
@@ -44,7 +48,8 @@ def _unet_config(sd):
         num_downs += 1
     return {"input_nc": int(w.shape[1]), "output_nc": int(sd["model.model.3.weight"].shape[1]),
             "num_downs": num_downs, "ngf": int(w.shape[0]),
-            "norm": _norm_of(sd, "model.model.1.model.2.weight", "model.model.0.bias"), "use_dropout": False}
+            "norm": _norm_of(sd, "model.model.1.model.2.weight", "model.model.0.bias"),
+            "use_dropout": not no_dropout and num_downs > 5}
 
 
 def _nlayer_config(sd):
@@ -106,7 +111,7 @@ def net_name(path, model_name, arch, taken):
     return name
 
 
-def convert_files(items, arch="auto"):
+def convert_files(items, arch="auto", no_dropout=False, **_):
     """items: [(path, loaded object)]. Returns (arch, meta networks, tensors by net)."""
     from models import create_model
 
@@ -129,13 +134,14 @@ def convert_files(items, arch="auto"):
         raise ConversionError(f"--arch {arch} is not a CycleGAN/pix2pix arch")
     taken, meta, tensors = {}, {}, {}
     for path, sd, (model_name, infer) in sds:
-        cfg = infer(sd)
+        # a U-Net's dropout: on as pix2pix trains it unless told otherwise; CycleGAN trains without
+        cfg = infer(sd, no_dropout or arch != "pix2pix") if model_name == "cyclegan_unet_generator" else infer(sd)
         name = net_name(path, model_name, arch, taken)
         taken[name] = path
         net = create_model(model_name, **cfg)
         shapes = {p.name: tuple(p.shape) for p in net.get_parameters()}
         rules = torch_key_rules(cfg["norm"], batchnorm_prefixes(net))
-        tensors[name] = map_state_dict(sd, shapes, rules, where=f"{path} [{name}]")
+        tensors[name] = map_state_dict(sd, shapes, rules, where=f"{path} [{name}]", fill=local_state(net))
         meta[name] = {"model": model_name, "config": cfg}
     return arch, meta, tensors
 

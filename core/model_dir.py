@@ -68,8 +68,11 @@ def read_params(directory, net_name):
 
 def load_params_strict(net, params, where):
     """Copy `params` (name -> Parameter/Tensor) into `net`; every name on both sides must match with equal shapes."""
+    from models.layers import LOCAL_STATE
     own = {p.name: p for p in net.get_parameters()}
-    missing = sorted(set(own) - set(params))
+    # state the network gained after the directory was written (e.g. dropout step counters) keeps its
+    # initial value
+    missing = sorted(n for n in set(own) - set(params) if n.rsplit(".", 1)[-1] not in LOCAL_STATE)
     extra = sorted(set(params) - set(own))
     bad_shape = sorted(n for n in set(own) & set(params) if tuple(own[n].shape) != tuple(params[n].shape))
     if missing or extra or bad_shape:
@@ -84,7 +87,8 @@ def load_params_strict(net, params, where):
         raise NetworkLoadError(f"{where} does not fit {type(net).__name__}: " + "; ".join(parts))
     import mindspore as ms
     for name, p in own.items():
-        p.set_data(ms.Tensor(params[name].asnumpy() if hasattr(params[name], "asnumpy") else params[name]))
+        if name in params:
+            p.set_data(ms.Tensor(params[name].asnumpy() if hasattr(params[name], "asnumpy") else params[name]))
 
 
 def write_model_dir(dst, meta, tensors_by_net, overwrite=False):
@@ -101,9 +105,11 @@ def write_model_dir(dst, meta, tensors_by_net, overwrite=False):
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(dst) + "-", dir=parent)
     try:
+        from .files import quiet_mindspore_log
         for net, tensors in tensors_by_net.items():
             params = [{"name": k, "data": ms.Tensor(v)} for k, v in tensors.items()]
-            ms.save_checkpoint(params, os.path.join(tmp, f"{net}.ckpt"))
+            with quiet_mindspore_log():
+                ms.save_checkpoint(params, os.path.join(tmp, f"{net}.ckpt"))
         with open(os.path.join(tmp, "model.json"), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
             f.write("\n")

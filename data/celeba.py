@@ -42,6 +42,7 @@ def apply_conflicts(attrs, names, changed):
 
 CELEBA_SIZE = (178, 218)          # width, height of img_align_celeba images
 CELEBA_CROP = (3, 26, 170)        # x offset, y offset, side: the crop STGAN/AttGAN train on
+STARGAN_CROP = (0, 20, 178)       # StarGAN's CenterCrop(178)
 
 
 def read_attribute_list(dataset_dir, selected):
@@ -86,14 +87,20 @@ def read_attribute_list(dataset_dir, selected):
     return paths, np.asarray(attrs, np.float32), skipped, split
 
 
-def load_face(path, img_size, flip=False):
-    """An attribute-training image: CelebA's crop for 178x218 aligned images, then a square resize."""
+def load_face(path, img_size, flip=False, crop="stgan"):
+    """An attribute-training image: for CelebA's 178x218 aligned images the crop the family trains on
+    (`crop`: "stgan", the 170 px crop, bicubic resize; "stargan", the centre 178 px, bilinear as
+    torchvision's Resize), else (any other size) the centre square; then a square resize."""
     im = Image.fromarray(read_training_rgb(path))
-    if im.size == CELEBA_SIZE:
-        x, y, side = CELEBA_CROP
+    x, y, side = CELEBA_CROP if crop == "stgan" else STARGAN_CROP
+    if im.size != CELEBA_SIZE:
+        w, h = im.size
+        side = min(w, h)
+        x, y = (w - side) // 2, (h - side) // 2
+    if crop != "stgan" or im.size == CELEBA_SIZE:
         im = im.crop((x, y, x + side, y + side))
     if flip:
         im = im.transpose(Image.FLIP_LEFT_RIGHT)
-    im = im.resize((img_size, img_size), Image.BICUBIC)
+    im = im.resize((img_size, img_size), Image.BICUBIC if crop == "stgan" else Image.BILINEAR)
     a = np.asarray(im, dtype=np.float32)
     return np.ascontiguousarray((a / 127.5 - 1.0).transpose(2, 0, 1))

@@ -99,3 +99,36 @@ def aligned_pairs(dataset_dir, split):
         return pairs, skipped
     files, skipped = scan_folder(folder, split)
     return [(f, None) for f in files], skipped
+
+
+def domain_folders(dataset_dir):
+    """RaFD-style multi-domain data: one subfolder of images per domain, under DIR/train/ (DIR/test/ for
+    samples, optional) or directly under DIR. Returns (domain names (sorted), train paths, train domain
+    indices, test paths, test domain indices, skipped [(path, reason)])."""
+    import numpy as np
+    root = os.path.join(dataset_dir, "train")
+    root = root if os.path.isdir(root) else dataset_dir
+    names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith(".")
+                   and not (root == dataset_dir and d == "test"))
+    if len(names) < 2:
+        raise DataError(f"{root} needs one subfolder of images per domain (found {len(names)})")
+
+    def scan(base):
+        paths, labels, skipped = [], [], []
+        for k, name in enumerate(names):
+            folder = os.path.join(base, name)
+            if not os.path.isdir(folder):
+                continue
+            good, bad = check_files(list_image_files(folder))
+            paths += good
+            labels += [k] * len(good)
+            skipped += bad
+        return paths, np.asarray(labels, np.int64), skipped
+    paths, labels, skipped = scan(root)
+    empty = [n for k, n in enumerate(names) if not (labels == k).any()]
+    if empty:
+        raise DataError(f"domain folder{'s' if len(empty) > 1 else ''} without readable images: "
+                        f"{', '.join(os.path.join(root, n) for n in empty)}")
+    test_root = os.path.join(dataset_dir, "test")
+    t_paths, t_labels, _ = scan(test_root) if os.path.isdir(test_root) else ([], np.zeros(0, np.int64), [])
+    return names, paths, labels, t_paths, t_labels, skipped

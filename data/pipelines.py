@@ -133,9 +133,9 @@ class AttributeSource:
     """Item k: sample `start + k` of the stream: (image, attributes), file from a per-epoch permutation,
     random horizontal flip (attributes are flip-invariant)."""
 
-    def __init__(self, paths, attrs, img_size, seed, start, length):
+    def __init__(self, paths, attrs, img_size, seed, start, length, crop="stgan"):
         self.paths, self.attrs, self.img_size = paths, attrs, img_size
-        self.seed, self.start, self.length = seed, start, length
+        self.seed, self.start, self.length, self.crop = seed, start, length, crop
 
     def __len__(self):
         return self.length
@@ -146,16 +146,48 @@ class AttributeSource:
         epoch, pos = divmod(g, n)
         i = int(np.random.default_rng([self.seed, 11, epoch]).permutation(n)[pos])
         flip = bool(np.random.default_rng([self.seed, 11, epoch, pos]).random() < 0.5)
-        return load_face(self.paths[i], self.img_size, flip), self.attrs[i]
+        return load_face(self.paths[i], self.img_size, flip, self.crop), self.attrs[i]
 
 
-def attribute_batches(paths, attrs, img_size, batch_size, seed, start_batch, n_batches, workers=2):
+def attribute_batches(paths, attrs, img_size, batch_size, seed, start_batch, n_batches, workers=2, crop="stgan"):
     """(x, a, b, alpha) batches: b = a shuffled within the batch (the target attributes, as the papers build
     them), alpha = the gradient-penalty interpolation weights; all a function of (seed, batch index)."""
     length = max(0, (n_batches - start_batch) * batch_size)
-    src = AttributeSource(paths, attrs, img_size, seed, start_batch * batch_size, length)
+    src = AttributeSource(paths, attrs, img_size, seed, start_batch * batch_size, length, crop)
     it = _batches(src, ["x", "a"], batch_size, workers)
     for k, (x, a) in enumerate(it):
         rng = np.random.default_rng([seed, 77, start_batch + k])
         b = a[rng.permutation(len(a))]
         yield x, a, b, rng.random(len(a)).astype(np.float32)
+
+
+class NoiseImageSource:
+    """Item k: sample `start + k` of the stream for a GAN from noise: (image[, one-hot label], z), the image
+    from a per-epoch permutation of `images` (a data.mnist.ImageSet), z ~ N(0, 1) of shape `z_shape`."""
+
+    def __init__(self, images, nc, z_shape, n_classes, seed, start, length):
+        self.images, self.nc, self.z_shape, self.n_classes = images, nc, tuple(z_shape), n_classes
+        self.seed, self.start, self.length = seed, start, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, k):
+        g = self.start + int(k)
+        n = len(self.images)
+        epoch, pos = divmod(g, n)
+        i = int(np.random.default_rng([self.seed, 21, epoch]).permutation(n)[pos])
+        z = np.random.default_rng([self.seed, 22, g]).standard_normal(self.z_shape).astype(np.float32)
+        x = self.images.load(i, self.nc)
+        if not self.n_classes:
+            return x, z
+        y = np.zeros(self.n_classes, np.float32)
+        y[self.images.labels[i]] = 1.0
+        return x, y, z
+
+
+def noise_image_batches(images, nc, z_shape, n_classes, batch_size, seed, start_batch, n_batches, workers=2):
+    """(x, z) or (x, y, z) float32 batches number start_batch..n_batches-1, each a function of (seed, index)."""
+    length = max(0, (n_batches - start_batch) * batch_size)
+    src = NoiseImageSource(images, nc, z_shape, n_classes, seed, start_batch * batch_size, length)
+    return _batches(src, ["x", "y", "z"] if n_classes else ["x", "z"], batch_size, workers)

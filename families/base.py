@@ -100,6 +100,8 @@ class Family:
     test_options = ()         # test.py flags (Option)
     data_layout = ""          # what --dataset must hold, for the "not found" message
     output_folder = None      # test.py's default output folder under out/ (default: the family name)
+    builtin_datasets = ()     # --dataset names that need no folder (e.g. "digits": scikit-learn's, offline)
+    takes_photos = True       # test.py: photos in (--photo_path); else the runner's generate()
 
     # ---------------------------------------------------------------- configuration
     def defaults(self, arch):

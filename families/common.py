@@ -35,7 +35,7 @@ def unpaired_data(cfg, dataset_dir, n_uniform=0):
     files_b, bad_b = domain_files(dataset_dir, "trainB")
     skipped = bad_a + bad_b
     notes = [f"trainA: {len(files_a)} images, trainB: {len(files_b)} images"
-             + (f" ({len(skipped)} unreadable skipped)" if skipped else "")]
+             + (f" ({len(skipped)} files skipped)" if skipped else "")]
     sample_files = []
     for split, fallback in (("testA", files_a), ("testB", files_b)):
         try:

@@ -8,8 +8,8 @@ file of `A<TAB>B` paths; `--direction BtoA` swaps the halves.
 Differences, stated: the generator steps first and the discriminator then uses the same fake (the original
 updates D first, then G, on one shared forward): one generator forward per iteration either way, so batch
 norm's running statistics move once per iteration as in the original. The lr decays linearly per iteration to
-0. With dropout (the default), a resumed run draws different dropout masks from the uninterrupted one
-(MindSpore's in-graph random state is not checkpointable); everything else resumes exactly.
+0. Dropout draws its masks from step counters saved with the network (models.layers.Dropout), so a resumed
+run is exact with dropout on too.
 """
 from mindspore import nn, ops
 
@@ -87,7 +87,7 @@ class Pix2Pix(TranslationFamily):
         from data.pipelines import aligned_batches, fixed_pairs
         pairs, skipped = aligned_pairs(dataset_dir, "train")
         swap = cfg.get("direction", "AtoB") == "BtoA"
-        notes = [f"train: {len(pairs)} pairs" + (f" ({len(skipped)} unreadable skipped)" if skipped else "")]
+        notes = [f"train: {len(pairs)} pairs" + (f" ({len(skipped)} files skipped)" if skipped else "")]
         try:
             test_pairs, _ = aligned_pairs(dataset_dir, "test")
         except DataError:

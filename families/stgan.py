@@ -15,7 +15,7 @@ from mindspore import nn
 
 from data.celeba import CELEBA_13
 from inference.attributes import edit_columns
-from training.losses import GradientPenalty, bce_logits, l1
+from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
 from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, parse_bool, register_family
 from .common import grid, to_img
 
@@ -30,17 +30,6 @@ def _signed(source, target, thres, label):
     """The generator's attribute input in tensor maths: (2t - 1) * thres [- (2s - 1) * thres]."""
     tgt = (target * 2.0 - 1.0) * thres
     return tgt - (source * 2.0 - 1.0) * thres if label == "diff" else tgt
-
-
-class AdversarialHead(nn.Cell):
-    """D's adversarial output alone (what the gradient penalty differentiates)."""
-
-    def __init__(self, d):
-        super().__init__(auto_prefix=False)
-        self.d = d
-
-    def construct(self, x):
-        return self.d(x)[0]
 
 
 class GeneratorLoss(nn.Cell):
@@ -76,7 +65,7 @@ class DiscriminatorLoss(nn.Cell):
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.D = nets["D"]
-        self.gp = GradientPenalty(AdversarialHead(self.D))
+        self.gp = GradientPenalty(FirstOutput(self.D))
         self.w_gp, self.w_att = cfg["lambda_gp"], cfg["lambda_att_d"]
 
     def construct(self, x, a, b, alpha, fake):

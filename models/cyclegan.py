@@ -13,7 +13,7 @@ Initialisation: normal(0, 0.02) for conv weights, normal(1, 0.02) for BatchNorm 
 from mindspore import nn, ops
 from mindspore.common.initializer import Normal
 
-from .layers import Conv2d, ConvTranspose2d, Identity, InstanceNorm2d, LeakyReLU, ReflectionPad2d
+from .layers import Conv2d, ConvTranspose2d, Dropout, Identity, InstanceNorm2d, LeakyReLU, ReflectionPad2d
 from .registry import register_model
 
 NORMS = ("instance", "batch", "none")
@@ -73,12 +73,12 @@ def _check_norm(norm):
 
 
 class ResnetBlock(nn.Cell):
-    def __init__(self, dim, norm, use_dropout):
+    def __init__(self, dim, norm, use_dropout, seed=0):
         super().__init__()
         make_norm, bias = _check_norm(norm)
         layers = [ReflectionPad2d(1), _conv(dim, dim, 3, bias=bias), make_norm(dim), nn.ReLU()]
         if use_dropout:
-            layers.append(nn.Dropout(p=0.5))
+            layers.append(Dropout(0.5, seed=seed))
         layers += [ReflectionPad2d(1), _conv(dim, dim, 3, bias=bias), make_norm(dim)]
         self.conv_block = nn.SequentialCell(layers)
 
@@ -100,8 +100,8 @@ class ResnetGenerator(nn.Cell):
             mult = 2 ** i
             layers += [_conv(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
                        make_norm(ngf * mult * 2), nn.ReLU()]
-        for _ in range(n_blocks):
-            layers.append(ResnetBlock(ngf * 4, norm, use_dropout))
+        for i in range(n_blocks):
+            layers.append(ResnetBlock(ngf * 4, norm, use_dropout, seed=i))
         for i in range(2):
             mult = 2 ** (2 - i)
             layers += [_deconv(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=bias),
@@ -119,7 +119,7 @@ class UnetSkipConnectionBlock(nn.Cell):
     output except at the outermost level."""
 
     def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
-                 norm="batch", use_dropout=False):
+                 norm="batch", use_dropout=False, seed=0):
         super().__init__()
         make_norm, bias = _check_norm(norm)
         self.outermost = outermost
@@ -134,7 +134,7 @@ class UnetSkipConnectionBlock(nn.Cell):
             layers = [LeakyReLU(0.2), downconv, make_norm(inner_nc), submodule, nn.ReLU(),
                       _deconv(inner_nc * 2, outer_nc, 4, 2, 1, bias=bias), make_norm(outer_nc)]
             if use_dropout:
-                layers.append(nn.Dropout(p=0.5))
+                layers.append(Dropout(0.5, seed=seed))
         self.model = nn.SequentialCell(layers)
 
     def construct(self, x):
@@ -152,8 +152,9 @@ class UnetGenerator(nn.Cell):
         if num_downs < 5:
             raise ValueError("num_downs must be >= 5")
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
-        for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)
+        for i in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout,
+                                            seed=i)
         block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
         block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
         block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, norm=norm)

@@ -19,17 +19,24 @@ from mindspore.common.initializer import Normal
 
 __all__ = [
     "Conv2d", "ConvTranspose2d", "InstanceNorm2d", "LeakyReLU", "AvgPool2x2", "LIN", "AdaLIN", "SoftAdaLIN",
-    "ReflectionPad2d", "UpsampleNearest2x", "SNConv2d", "SNDense", "Identity", "cam_attention", "conv2d", "dense",
-    "instance_norm",
+    "ReflectionPad2d", "UpsampleNearest2x", "SNConv2d", "SNDense", "Identity", "Dropout", "TrackedInstanceNorm2d",
+    "cam_attention", "conv2d",
+    "dense", "instance_norm", "torch_uniform", "LOCAL_STATE",
 ]
+
+# Parameters that hold state of this toolkit's own that the published PyTorch networks do not have (the
+# dropout layers' step counters): conversion fills them with their initial values, and a model directory
+# written before a network had them still loads.
+LOCAL_STATE = ("dropout_step",)
 
 
 class Conv2d(nn.Conv2d):
     """PyTorch's `nn.Conv2d` (explicit zero padding, weight (out, in, kh, kw), keys `weight` and `bias`)."""
 
-    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform"):
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init="HeUniform",
+                 bias_init="zeros"):
         super().__init__(in_ch, out_ch, kernel_size, stride=stride, pad_mode="pad", padding=padding,
-                         has_bias=bias, weight_init=weight_init, bias_init="zeros")
+                         has_bias=bias, weight_init=weight_init, bias_init=bias_init)
         self.geometry = (in_ch, out_ch, kernel_size, stride, padding)
 
     def construct(self, x):
@@ -44,6 +51,14 @@ def conv2d(in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
     return Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding, bias=bias)
 
 
+def torch_uniform(fan_in):
+    """PyTorch's default initialisation of a conv / linear layer's weight and bias: U(-1/sqrt(fan_in), +)
+    (kaiming_uniform with a = sqrt(5)), fan_in = in_channels x kernel area (out_channels x kernel area for a
+    transposed convolution, whose weight is (in, out, k, k))."""
+    from mindspore.common.initializer import Uniform
+    return Uniform(float(1.0 / np.sqrt(fan_in)))
+
+
 def dense(in_ch, out_ch, bias=True):
     return nn.Dense(in_ch, out_ch, has_bias=bias, weight_init="HeUniform", bias_init="zeros")
 
@@ -54,18 +69,65 @@ class ConvTranspose2d(nn.Conv2dTranspose):
     with the asymmetric padding (p, p - op, p, p - op). (MindSpore's own output_padding fills the extra row
     and column with the bias only, where PyTorch puts real kernel contributions.) Initialisation N(0, 0.02)."""
 
-    def __init__(self, cin, cout, k, stride, padding, output_padding=0, bias=True):
+    def __init__(self, cin, cout, k, stride, padding, output_padding=0, bias=True, weight_init=None,
+                 bias_init="zeros"):
         if not 0 <= output_padding <= padding:
             raise ValueError("output_padding must be between 0 and padding")
         crop1 = padding - output_padding
         super().__init__(cin, cout, k, stride=stride, pad_mode="pad", padding=(padding, crop1, padding, crop1),
-                         has_bias=bias, weight_init=Normal(0.02), bias_init="zeros")
+                         has_bias=bias, weight_init=Normal(0.02) if weight_init is None else weight_init,
+                         bias_init=bias_init)
         self.geometry = (cin, cout, k, stride, padding, output_padding)
 
 
 class Identity(nn.Cell):
     def construct(self, x):
         return x
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _hash32(x):
+    """A 32-bit integer hash (xorshift-multiply, the multipliers below 2^31 so that int64 products never
+    overflow) of int64 tensors holding values in [0, 2^32)."""
+    x = ops.bitwise_xor(x, ops.bitwise_right_shift(x, 16))
+    x = ops.bitwise_and(x * 0x7FEB352D, _M32)
+    x = ops.bitwise_xor(x, ops.bitwise_right_shift(x, 15))
+    x = ops.bitwise_and(x * 0x2C1B3C6D, _M32)
+    return ops.bitwise_xor(x, ops.bitwise_right_shift(x, 16))
+
+
+class Dropout(nn.Cell):
+    """PyTorch's `nn.Dropout(p)`: in training mode each element is zeroed with probability p and the rest are
+    scaled by 1 / (1 - p); in eval mode the identity. No published parameters.
+
+    The random numbers are a hash of (this layer's step counter, its seed, the element's index), not a
+    stateful random op: the counter is a non-trainable Parameter (`dropout_step`) that advances by one per
+    training-mode call and is saved with the network, so a run resumed from a checkpoint draws exactly the
+    masks an uninterrupted run would (MindSpore's own dropout keeps its random state inside the compiled
+    graph, where no checkpoint reaches it). `seed` tells the layers of one network apart."""
+
+    def __init__(self, p=0.5, seed=0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError("dropout probability must be in [0, 1)")
+        self.p = float(p)
+        self.scale = 1.0 / (1.0 - float(p))
+        self.threshold = int(round(float(p) * 2 ** 32))
+        self.seed = int(seed) & _M32
+        self.dropout_step = Parameter(Tensor(np.array(0, np.int64)), name="dropout_step", requires_grad=False)
+
+    def construct(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        step = self.dropout_step
+        base = _hash32(ops.bitwise_and(step * 0x3C6EF372 + self.seed, _M32))
+        idx = ops.arange(0, x.size, dtype=ms.int64)
+        bits = _hash32(ops.bitwise_and(idx + base, _M32))
+        keep = ops.stop_gradient((bits >= self.threshold).astype(x.dtype) * self.scale)
+        out = x * keep.reshape(x.shape)
+        return ops.depend(out, ops.assign(self.dropout_step, step + 1))
 
 
 def _row_normalize(x, rows, eps, scale=None, offset=None):
@@ -138,6 +200,49 @@ class InstanceNorm2d(nn.Cell):
             return _row_normalize(x, n * self.num_features, self.eps, ops.tile(self.weight, (n,)),
                                   ops.tile(self.bias, (n,)))
         return _row_normalize(x, n * self.num_features, self.eps)
+
+
+class TrackedInstanceNorm2d(nn.Cell):
+    """PyTorch `nn.InstanceNorm2d(C, affine=True, track_running_stats=True)` (StarGAN's norm).
+
+    Training mode: each (sample, channel) normalised by its own statistics, and the running statistics
+    updated as PyTorch does (momentum 0.1 on the batch mean of the per-instance means and of the unbiased
+    per-instance variances). Eval mode: every sample normalised by the running statistics, a per-channel
+    affine map. Parameters `weight`, `bias`, `moving_mean`, `moving_variance` (PyTorch's running_mean /
+    running_var); PyTorch's `num_batches_tracked` only matters with momentum None and is not kept.
+    `eval_input_stats = True` (set before the first eval-mode call) makes eval mode use each image's own
+    statistics too, without touching the running ones: what StarGAN's test script runs, having never called
+    eval()."""
+    eval_input_stats = False
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, float(momentum)
+        self.weight = Parameter(Tensor(np.ones((num_features,), np.float32)), name="weight")
+        self.bias = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="bias")
+        self.moving_mean = Parameter(Tensor(np.zeros((num_features,), np.float32)), name="moving_mean",
+                                     requires_grad=False)
+        self.moving_variance = Parameter(Tensor(np.ones((num_features,), np.float32)), name="moving_variance",
+                                         requires_grad=False)
+
+    def construct(self, x):
+        n, c = x.shape[0], self.num_features
+        if self.eval_input_stats and not self.training:
+            return _row_normalize(x, n * c, self.eps, ops.tile(self.weight, (n,)), ops.tile(self.bias, (n,)))
+        if self.training:
+            out = _row_normalize(x, n * c, self.eps, ops.tile(self.weight, (n,)), ops.tile(self.bias, (n,)))
+            rows = ops.stop_gradient(x).reshape(n, c, -1)
+            m = rows.shape[2]
+            mean = rows.mean(axis=2, keep_dims=True)
+            var = ((rows - mean) * (rows - mean)).sum(axis=2) / float(max(m - 1, 1))
+            k = self.momentum
+            new_mean = self.moving_mean * (1.0 - k) + mean.reshape(n, c).mean(axis=0) * k
+            new_var = self.moving_variance * (1.0 - k) + var.mean(axis=0) * k
+            out = ops.depend(out, ops.assign(self.moving_mean, new_mean))
+            return ops.depend(out, ops.assign(self.moving_variance, new_var))
+        scale = self.weight / ops.sqrt(self.moving_variance + self.eps)
+        shift = self.bias - self.moving_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
 
 
 class LeakyReLU(nn.Cell):

@@ -55,6 +55,90 @@ def run_history(run_dir):
         return json.load(f)["history"]
 
 
+def assert_resume_after_sigkill_is_exact(args, tmp_path, kill_after, total, nets=(), env=None):
+    """train.py with `args` (which must include --save_freq) run straight to `total` iterations, and again
+    killed with SIGKILL once a checkpoint at `kill_after` or later exists, then resumed: the resumed run must
+    refuse to start over without --resume, continue from the checkpoint, and give the same loss history (every
+    term, rtol 1e-5) and the same exported weights for `nets` as the straight run. Returns the straight run's
+    CompletedProcess."""
+    import signal
+    import mindspore as ms
+    common = ["train.py", "--result_dir", str(tmp_path), "--iterations", str(total), "--print_freq", "1",
+              "--sample_freq", "1000"] + list(args)
+    ref = run_cli(common + ["--run_name", "straight"], env_extra=env)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.Popen([sys.executable] + common + ["--run_name", "killed"], cwd=ROOT, env=full_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for_checkpoint(str(tmp_path / "killed"), kill_after, proc, timeout=600), \
+            f"no checkpoint at iteration {kill_after}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with open(tmp_path / "killed" / "checkpoints" / "latest.json") as f:
+        stopped_at = json.load(f)["iteration"]
+    assert kill_after <= stopped_at < total, stopped_at
+    again = run_cli(common + ["--run_name", "killed"], env_extra=env)
+    assert again.returncode != 0 and "--resume" in again.stderr     # a killed run is never overwritten
+    resumed = run_cli(common + ["--run_name", "killed", "--resume"], env_extra=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"at iteration {stopped_at}" in resumed.stdout
+    h_ref, h_res = run_history(tmp_path / "straight"), run_history(tmp_path / "killed")
+    assert [h[0] for h in h_res] == list(range(1, total + 1))
+    for a, b in zip(h_ref, h_res):
+        assert a[0] == b[0] and sorted(a[3]) == sorted(b[3])
+        np.testing.assert_allclose([a[1], a[2]] + [a[3][k] for k in sorted(a[3])],
+                                   [b[1], b[2]] + [b[3][k] for k in sorted(b[3])], rtol=1e-5, atol=1e-7,
+                                   err_msg=f"iteration {a[0]}")
+    for net in nets:
+        p1 = ms.load_checkpoint(str(tmp_path / "straight" / "model" / f"{net}.ckpt"))
+        p2 = ms.load_checkpoint(str(tmp_path / "killed" / "model" / f"{net}.ckpt"))
+        assert sorted(p1) == sorted(p2)
+        for k in p1:
+            np.testing.assert_allclose(p1[k].asnumpy(), p2[k].asnumpy(), rtol=1e-5, atol=1e-7, err_msg=k)
+    return ref
+
+
+def assert_resume_from_checkpoint_is_exact(args, tmp_path, resume_at, total, nets=()):
+    """For runs whose compilation is costly: one straight run (with checkpoints every `resume_at` iterations)
+    to `total`, then a copy of its run directory cut back to the checkpoint of `resume_at` (the state a kill
+    after that checkpoint leaves) resumed to `total`: the same loss history and exported weights. Returns the
+    straight run's CompletedProcess."""
+    import shutil
+    import mindspore as ms
+    common = ["train.py", "--result_dir", str(tmp_path), "--iterations", str(total), "--print_freq", "1",
+              "--sample_freq", "1000", "--save_freq", str(resume_at)] + list(args)
+    ref = run_cli(common + ["--run_name", "straight"])
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    cut = tmp_path / "cut"
+    shutil.copytree(tmp_path / "straight", cut)
+    stem = f"iter_{resume_at:07d}"
+    for f in (cut / "checkpoints").iterdir():
+        if f.name.startswith("iter_") and not f.name.startswith(stem):
+            f.unlink()
+    (cut / "checkpoints" / "latest.json").write_text(json.dumps({"checkpoint": stem + ".ckpt",
+                                                                 "iteration": resume_at}))
+    shutil.rmtree(cut / "model")
+    resumed = run_cli(common + ["--run_name", "cut", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"at iteration {resume_at}" in resumed.stdout
+    h_ref, h_res = run_history(tmp_path / "straight"), run_history(cut)
+    assert [h[0] for h in h_res] == list(range(1, total + 1))
+    for a, b in zip(h_ref, h_res):
+        np.testing.assert_allclose([a[1], a[2]] + [a[3][k] for k in sorted(a[3])],
+                                   [b[1], b[2]] + [b[3][k] for k in sorted(b[3])], rtol=1e-5, atol=1e-7,
+                                   err_msg=f"iteration {a[0]}")
+    for net in nets:
+        p1 = ms.load_checkpoint(str(tmp_path / "straight" / "model" / f"{net}.ckpt"))
+        p2 = ms.load_checkpoint(str(cut / "model" / f"{net}.ckpt"))
+        for k in p1:
+            np.testing.assert_allclose(p1[k].asnumpy(), p2[k].asnumpy(), rtol=1e-5, atol=1e-7, err_msg=k)
+    return ref
+
+
 def wait_for_checkpoint(run_dir, iteration, proc, timeout=300):
     pointer = os.path.join(run_dir, "checkpoints", "latest.json")
     t0 = time.time()
@@ -147,24 +231,30 @@ def make_digit_attributes(root, size=32, n_train=600, n_test=24, seed=0):
     """An offline attribute-editing toy in CelebA's format: root/list_attr_celeba.txt (count, names, `name 1 -1
     ...`), root/list_eval_partition.txt and root/img_align_celeba/*.png; each digit gets random Inverted /
     Dim / Red attributes. Returns (test grays, test attrs (n, 3) 0/1)."""
-    from PIL import Image
     grays = digit_grays(size, seed)
-    rng = np.random.default_rng(seed + 1)
     n = n_train + n_test
-    attrs = rng.integers(0, 2, (n, len(DIGIT_ATTRS)))
+    attrs = np.random.default_rng(seed + 1).integers(0, 2, (n, len(DIGIT_ATTRS)))
+    write_celeba_layout(root, [render_digit(grays[k], attrs[k]) for k in range(n)], DIGIT_ATTRS, attrs, n_train)
+    return grays[n_train:n], attrs[n_train:]
+
+
+def write_celeba_layout(root, images, names, attrs, n_train):
+    """CelebA's files for `images` (uint8 HxWx3) with 0/1 `attrs` over `names`: root/img_align_celeba/*.png,
+    root/list_attr_celeba.txt (a count, the names, `name 1 -1 ...`) and root/list_eval_partition.txt (the
+    first n_train images train (0), the rest test (2))."""
+    from PIL import Image
     img_dir = os.path.join(root, "img_align_celeba")
     os.makedirs(img_dir, exist_ok=True)
-    lines, parts = [str(n), " ".join(DIGIT_ATTRS)], []
-    for k in range(n):
+    lines, parts = [str(len(images)), " ".join(names)], []
+    for k, img in enumerate(images):
         name = f"{k:06d}.png"
-        Image.fromarray(render_digit(grays[k], attrs[k])).save(os.path.join(img_dir, name))
+        Image.fromarray(img).save(os.path.join(img_dir, name))
         lines.append(name + " " + " ".join("1" if v else "-1" for v in attrs[k]))
         parts.append(f"{name} {0 if k < n_train else 2}")
     with open(os.path.join(root, "list_attr_celeba.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(root, "list_eval_partition.txt"), "w") as f:
         f.write("\n".join(parts) + "\n")
-    return grays[n_train:n], attrs[n_train:]
 
 
 def digit_attribute_classifier(size=32, seed=0):
@@ -187,3 +277,105 @@ def digit_attribute_classifier(size=32, seed=0):
         f = features(images)
         return np.stack([m.predict(f) for m in models], 1)
     return predict
+
+
+STAR_ATTRS = ("Red", "Green", "Blue", "Thick")   # one colour at a time (as hair colours), and a stroke weight
+_STAR_COLOURS = np.array([[1.0, 0.12, 0.12], [0.12, 1.0, 0.12], [0.2, 0.35, 1.0]])
+
+
+def render_star_digit(gray, attrs):
+    """A toy multi-domain image: the digit inked in the one colour of attrs[:3] (Red / Green / Blue), its
+    strokes thickened (a 5x5 dilation) when attrs[3] (Thick)."""
+    import cv2
+    g = gray
+    if attrs[3]:
+        g = cv2.dilate(g, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    colour = _STAR_COLOURS[int(np.argmax(attrs[:3]))]
+    return np.clip(g.astype(np.float32)[:, :, None] / 255.0 * colour * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def random_star_attrs(rng, n):
+    colour = rng.integers(0, 3, n)
+    attrs = np.zeros((n, len(STAR_ATTRS)), np.int64)
+    attrs[np.arange(n), colour] = 1
+    attrs[:, 3] = rng.integers(0, 2, n)
+    return attrs
+
+
+def make_star_digits(root, size=32, n_train=600, n_test=24, seed=0):
+    """StarGAN's offline toy in CelebA's format (list_attr_celeba.txt, list_eval_partition.txt,
+    img_align_celeba/): digits with one colour of Red / Green / Blue and Thick or not. Returns (test grays,
+    test attrs (n, 4) 0/1)."""
+    grays = digit_grays(size, seed)
+    n = n_train + n_test
+    attrs = random_star_attrs(np.random.default_rng(seed + 5), n)
+    write_celeba_layout(root, [render_star_digit(grays[k], attrs[k]) for k in range(n)], STAR_ATTRS, attrs, n_train)
+    return grays[n_train:n], attrs[n_train:]
+
+
+def star_classifier(size=32, seed=0):
+    """An MLP for the colour (3 classes) and one for Thick, trained on true renders of digits the toy set
+    does not use: predict(images uint8 NxHxWx3) -> N x 4 0/1 (one colour on)."""
+    from sklearn.neural_network import MLPClassifier
+    grays = digit_grays(size, seed)[-500:] * 4
+    attrs = random_star_attrs(np.random.default_rng(seed + 6), len(grays))
+    x = np.stack([render_star_digit(g, a) for g, a in zip(grays, attrs)])
+
+    def features(images):
+        small = images.reshape(len(images), size // 2, 2, size // 2, 2, 3).mean((2, 4))
+        return small.reshape(len(images), -1).astype(np.float64) / 255.0
+    f = features(x)
+    colour = MLPClassifier((64,), max_iter=400, random_state=seed).fit(f, attrs[:, :3].argmax(1))
+    thick = MLPClassifier((64,), max_iter=400, random_state=seed).fit(f, attrs[:, 3])
+
+    def predict(images):
+        fi = features(images)
+        out = np.zeros((len(images), 4), np.int64)
+        out[np.arange(len(images)), colour.predict(fi)] = 1
+        out[:, 3] = thick.predict(fi)
+        return out
+    return predict
+
+
+def digit_labels(seed=0):
+    """The digit (0-9) of each image of digit_grays(size, seed), in the same order."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.target[np.random.default_rng(seed).permutation(len(d.images))]
+
+
+def star_digit_reader(size=32, seed=0):
+    """Which digit a toy render shows, whatever its colour and stroke weight: an MLP on the ink intensity
+    (the brightest channel, scaled by the image's maximum), trained on true renders of digits the toy set
+    does not use. read(images uint8 NxHxWx3) -> N digits."""
+    from sklearn.neural_network import MLPClassifier
+    grays, labels = digit_grays(size, seed), digit_labels(seed)
+    idx = list(range(len(grays) - 500, len(grays))) * 4
+    attrs = random_star_attrs(np.random.default_rng(seed + 7), len(idx))
+    x = np.stack([render_star_digit(grays[i], a) for i, a in zip(idx, attrs)])
+
+    def features(images):
+        g = images.max(3).astype(np.float32)
+        g = g / np.maximum(g.reshape(len(g), -1).max(1), 1.0)[:, None, None]
+        return g.reshape(len(g), size // 2, 2, size // 2, 2).mean((2, 4)).reshape(len(g), -1)
+    model = MLPClassifier((128,), max_iter=500, random_state=seed).fit(features(x), labels[idx])
+    return lambda images: model.predict(features(images))
+
+
+def digit_class_reader(seed=0):
+    """An independent judge of generated digits: logistic regression on scikit-learn's 8x8 digits (trained on
+    1200 of them), applied to any-size grey images (area-downsampled to 8x8). read(images uint8 NxHxW) ->
+    class probabilities N x 10; also returns its accuracy on the 597 digits it did not see."""
+    import cv2
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    d = load_digits()
+    perm = np.random.default_rng(seed).permutation(len(d.images))
+    clf = LogisticRegression(max_iter=2000).fit(d.data[perm[:1200]], d.target[perm[:1200]])
+    held_out = float(clf.score(d.data[perm[1200:]], d.target[perm[1200:]]))
+
+    def read(images):
+        small = [cv2.resize(np.asarray(i, np.float32), (8, 8), interpolation=cv2.INTER_AREA) / 255.0 * 16.0
+                 for i in images]
+        return clf.predict_proba(np.stack(small).reshape(len(images), -1))
+    return read, held_out

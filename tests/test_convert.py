@@ -220,11 +220,27 @@ def test_convert_pix2pix_files_and_inferred_configs(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((dst / "model.json").read_text())
     assert meta["arch"] == "pix2pix"
+    # a U-Net file cannot say whether dropout was on: pix2pix trains with it, and the original's test.py
+    # (without --eval) keeps it active, so the converted generator has it; --no_dropout says otherwise
     assert meta["networks"]["G"]["config"] == dict(input_nc=3, output_nc=3, num_downs=8, ngf=8, norm="batch",
-                                                   use_dropout=False)
+                                                   use_dropout=True)
     assert meta["networks"]["D"]["config"] == dict(input_nc=6, ndf=8, n_layers=3, norm="batch")
     _outputs_match(dst, "G", g, (1, 3, 256, 256))
     _outputs_match(dst, "D", d, (1, 6, 64, 64))
+    # the original's test-time forward (training mode): dropout active, the same masks in every process
+    import models
+    net = models.load_network(str(dst), "G")
+    net.set_train(True)
+    x = ms.Tensor(np.random.default_rng(2).uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32))
+    first, second = net(x).asnumpy(), net(x).asnumpy()
+    assert not np.allclose(first, second)                    # a new mask per call
+    again = models.load_network(str(dst), "G")
+    again.set_train(True)
+    np.testing.assert_array_equal(again(x).asnumpy(), first)   # deterministic from the start
+    r = run_cli(["convert_weights.py", "--src", str(tmp_path / "latest_net_G.pth"), "--dst", str(tmp_path / "nd"),
+                 "--no_dropout"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "nd" / "model.json").read_text())["networks"]["G"]["config"]["use_dropout"] is False
 
 
 @pytest.mark.parametrize("name,cfg,expect", [
@@ -259,3 +275,84 @@ def test_conversion_is_strict(tmp_path):
     r = run_cli(["convert_weights.py", "--src", str(tmp_path / "latest_net_G_B.pth"), "--dst", str(tmp_path / "y"),
                  "--arch", "cyclegan"])
     assert r.returncode != 0 and "holds a discriminator" in r.stderr
+
+
+def test_convert_stargan_folder_carries_running_stats_and_both_forwards(tmp_path):
+    """yunjey/stargan's models/ folder (<iteration>-G.ckpt / -D.ckpt, the latest pair taken): config inferred,
+    the InstanceNorms' running statistics carried, eval() and train() forwards both within 1e-4, and the
+    published CelebA model's domain names; --domains names others."""
+    from torch_refs.stargan_ref import StarGANDiscriminatorRef, StarGANGeneratorRef, randomize_running_stats
+    folder = tmp_path / "stargan_celeba_128" / "models"
+    folder.mkdir(parents=True)
+    g = randomize_running_stats(randomize_torch(StarGANGeneratorRef(conv_dim=8, c_dim=5, repeat_num=3), 7))
+    d = randomize_torch(StarGANDiscriminatorRef(image_size=64, conv_dim=8, c_dim=5, repeat_num=4), 8)
+    torch.save(g.state_dict(), folder / "200000-G.ckpt")
+    torch.save(d.state_dict(), folder / "200000-D.ckpt")
+    torch.save({"stale": torch.zeros(1)}, folder / "10000-G.ckpt")          # an older iteration: not picked
+    dst = tmp_path / "stargan"
+    r = run_cli(["convert_weights.py", "--src", str(folder), "--dst", str(dst)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((dst / "model.json").read_text())
+    assert meta["arch"] == "stargan"
+    assert meta["networks"]["G"] == {"model": "stargan_generator", "config": dict(conv_dim=8, c_dim=5, repeat_num=3)}
+    assert meta["networks"]["D"]["config"] == dict(image_size=64, conv_dim=8, c_dim=5, repeat_num=4)
+    assert meta["domains"] == {"names": ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"],
+                               "exclusive": ["Black_Hair", "Blond_Hair", "Brown_Hair"], "label_mode": "attributes",
+                               "img_size": 64}
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (2, 3, 64, 64)).astype(np.float32)
+    c = rng.integers(0, 2, (2, 5)).astype(np.float32)
+    net = models.load_network(str(dst), "G")
+    for train in (False, True):            # PyTorch's eval() (running statistics), then train() (instance)
+        g.train(train)
+        net.set_train(train)
+        with torch.no_grad():
+            want = g(torch.from_numpy(x), torch.from_numpy(c))
+        assert_close(want, net(ms.Tensor(x), ms.Tensor(c)), 1e-4)
+    d.eval()
+    with torch.no_grad():
+        want = d(torch.from_numpy(x))
+    got = models.load_network(str(dst), "D")(ms.Tensor(x))
+    for w, m in zip(want, got):
+        assert_close(w, m, 1e-4)
+    r = run_cli(["convert_weights.py", "--src", str(folder / "200000-G.ckpt"), "--dst", str(tmp_path / "named"),
+                 "--domains", "a", "b", "c", "d", "e", "--label_mode", "domains"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    named = json.loads((tmp_path / "named" / "model.json").read_text())["domains"]
+    assert named["names"] == ["a", "b", "c", "d", "e"] and named["label_mode"] == "domains"
+    r = run_cli(["convert_weights.py", "--src", str(folder / "200000-G.ckpt"), "--dst", str(tmp_path / "bad"),
+                 "--domains", "a", "b"])
+    assert r.returncode != 0 and "names 2 domains; the checkpoint has 5" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("img_size,nc", [(64, 3), (32, 1)])
+def test_convert_dcgan_files(tmp_path, img_size, nc):
+    """pytorch/examples' netG_epoch_N.pth / netD_epoch_N.pth: nz, ngf, ndf, nc and the size inferred, BatchNorm
+    statistics carried, outputs within 1e-4 in eval mode; a G and a D of different models are refused."""
+    from torch_refs.dcgan_ref import DCGANDiscriminatorRef, DCGANGeneratorRef
+    g = randomize_torch(DCGANGeneratorRef(nz=12, ngf=8, nc=nc, img_size=img_size), 1)
+    d = randomize_torch(DCGANDiscriminatorRef(ndf=4, nc=nc, img_size=img_size), 2)
+    torch.save(g.state_dict(), tmp_path / "netG_epoch_24.pth")
+    torch.save(d.state_dict(), tmp_path / "netD_epoch_24.pth")
+    torch.save(g.state_dict(), tmp_path / "netG_epoch_3.pth")
+    dst = tmp_path / "dcgan"
+    r = run_cli(["convert_weights.py", "--src", str(tmp_path), "--dst", str(dst)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = json.loads((dst / "model.json").read_text())
+    assert meta["arch"] == "dcgan" and meta["source"]["files"][0]["file"] == "netG_epoch_24.pth"
+    assert meta["networks"]["G"]["config"] == dict(nz=12, ngf=8, nc=nc, img_size=img_size)
+    assert meta["networks"]["D"]["config"] == dict(ndf=4, nc=nc, img_size=img_size)
+    z = np.random.default_rng(0).standard_normal((3, 12, 1, 1)).astype(np.float32)
+    x = np.random.default_rng(1).uniform(-1, 1, (3, nc, img_size, img_size)).astype(np.float32)
+    for name, ref, inp in (("G", g, z), ("D", d, x)):
+        ref.eval()
+        with torch.no_grad():
+            want = ref(torch.from_numpy(inp))
+        assert_close(want, models.load_network(str(dst), name)(ms.Tensor(inp)), 1e-4)
+    other = randomize_torch(DCGANDiscriminatorRef(ndf=4, nc=3 if nc == 1 else 1, img_size=img_size), 3)
+    torch.save(other.state_dict(), tmp_path / "other_D.pth")
+    r = run_cli(["convert_weights.py", "--src", str(tmp_path / "netG_epoch_24.pth"), str(tmp_path / "other_D.pth"),
+                 "--dst", str(tmp_path / "mixed"), "--arch", "dcgan"])
+    assert r.returncode != 0 and "not one model" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "mixed").exists()

@@ -105,7 +105,7 @@ def test_gradient_penalty_on_the_stgan_critic_matches_torch_autograd(mode):
     here as a strict xfail so that a MindSpore that fixes it shows up."""
     from tests.helpers import randomize_torch
     from torch_refs.stgan_ref import STGANDiscriminatorRef
-    from families.stgan import AdversarialHead
+    from training.losses import FirstOutput
     ms.set_context(mode=MODES[mode])
     cfg = dict(n_attrs=3, dim=4, n_layers=3, fc_dim=8, img_size=16)
     ref = randomize_torch(STGANDiscriminatorRef(**cfg), seed=4)
@@ -115,7 +115,7 @@ def test_gradient_penalty_on_the_stgan_critic_matches_torch_autograd(mode):
     rng = np.random.default_rng(4)
     real, fake = (rng.uniform(-1, 1, (3, 3, 16, 16)).astype(np.float32) for _ in range(2))
     alpha = np.array([0.2, 0.5, 0.9], np.float32)
-    _, value, grads, params = _ms_grads(AdversarialHead(net), real, fake, alpha, mode)
+    _, value, grads, params = _ms_grads(FirstOutput(net), real, fake, alpha, mode)
     native_on = {"NativeConv2d", "NativeLeakyReLU"} if kernels.enabled() and mode == "graph" else set()
     assert _native_kinds(net) == native_on
     a = torch.from_numpy(alpha).view(-1, 1, 1, 1)

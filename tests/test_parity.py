@@ -23,7 +23,7 @@ import kernels
 import models
 from models.cyclegan import batchnorm_prefixes, torch_key_rules
 from tests.helpers import assert_close, assert_close_beyond_rounding, load_into_ms, randomize_torch, torch_state_numpy
-from torch_refs import cyclegan_ref, mobilefacenet_ref, stgan_ref, ugatit_ref
+from torch_refs import cgan_ref, cyclegan_ref, dcgan_ref, mobilefacenet_ref, stargan_ref, stgan_ref, ugatit_ref
 
 
 def _ugatit_rules(net):
@@ -36,6 +36,14 @@ def _bn_rules(norm):
 
 def _mfn_rules(net):
     return models.mobilefacenet.TORCH_KEY_RULES
+
+
+def _stargan_rules(net):
+    return models.stargan.TORCH_KEY_RULES
+
+
+def _stargan_g(cfg):
+    return stargan_ref.randomize_running_stats(stargan_ref.StarGANGeneratorRef(**cfg))
 
 
 @dataclasses.dataclass
@@ -104,6 +112,25 @@ ROWS = [
              img_size=64), ((2, 3, 64, 64), (2, 13)), _bn_rules("batch"), seed=3),
     Row("stgan_D", "stgan_discriminator", lambda c: stgan_ref.STGANDiscriminatorRef(**c),
         dict(n_attrs=13, dim=8, n_layers=5, fc_dim=64, img_size=64), ((2, 3, 64, 64),), _bn_rules("batch"), seed=3),
+    # StarGAN: (image, target labels) -> image, tracked InstanceNorm; critic -> (source map, domain logits)
+    Row("stargan_G_rep3", "stargan_generator", _stargan_g, dict(conv_dim=8, c_dim=5, repeat_num=3),
+        ((2, 3, 32, 32), (2, 5)), _stargan_rules, seed=4),
+    Row("stargan_D_64_rep4", "stargan_discriminator", lambda c: stargan_ref.StarGANDiscriminatorRef(**c),
+        dict(image_size=64, conv_dim=8, c_dim=5, repeat_num=4), ((2, 3, 64, 64),), _stargan_rules, seed=4),
+    # DCGAN (pytorch/examples' layout) and the conditional GAN
+    Row("dcgan_G_64", "dcgan_generator", lambda c: dcgan_ref.DCGANGeneratorRef(**c),
+        dict(nz=16, ngf=8, nc=3, img_size=64), ((4, 16, 1, 1),), lambda n: models.dcgan.torch_key_rules(n), seed=5),
+    Row("dcgan_G_32_grey", "dcgan_generator", lambda c: dcgan_ref.DCGANGeneratorRef(**c),
+        dict(nz=8, ngf=8, nc=1, img_size=32), ((3, 8, 1, 1),), lambda n: models.dcgan.torch_key_rules(n), seed=5,
+        backends=("kernels-graph", "portable-pynative")),
+    Row("dcgan_D_64", "dcgan_discriminator", lambda c: dcgan_ref.DCGANDiscriminatorRef(**c),
+        dict(ndf=8, nc=3, img_size=64), ((4, 3, 64, 64),), lambda n: models.dcgan.torch_key_rules(n), seed=5),
+    Row("cgan_G_28", "cgan_generator", lambda c: cgan_ref.CGANGeneratorRef(**c),
+        dict(nz=12, n_classes=10, gf_dim=16, img_size=28), ((4, 12), (4, 10)),
+        lambda n: models.dcgan.torch_key_rules(n), seed=6),
+    Row("cgan_D_28", "cgan_discriminator", lambda c: cgan_ref.CGANDiscriminatorRef(**c),
+        dict(n_classes=10, df_dim=8, img_size=28), ((4, 1, 28, 28), (4, 10)),
+        lambda n: models.dcgan.torch_key_rules(n), seed=6),
     # photo2cartoon's face-ID network
     Row("mobilefacenet", "mobilefacenet", _mfn, dict(embedding_size=512), ((2, 3, 112, 112),), _mfn_rules,
         train=False, backends=("portable-graph", "portable-pynative")),

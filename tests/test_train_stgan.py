@@ -1,21 +1,18 @@
-"""STGAN / AttGAN: CelebA's attribute-list format, attribute conflicts and generator inputs, a learning test
-on a toy attribute set judged by an independent classifier, exact resume with 5 critic steps per iteration,
-and test.py's --edit / --slide / --edit all."""
+"""STGAN / AttGAN: CelebA's attribute-list format, attribute conflicts and generator inputs, learning tests
+on a toy attribute set judged per attribute by an independent classifier, exact resume after SIGKILL with 5
+critic steps per iteration, and test.py's --edit / --slide / --intensity / --edit all / the face front end."""
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import (DIGIT_ATTRS, digit_attribute_classifier, render_digit, run_cli,
-                           run_history)
+from tests.helpers import (DIGIT_ATTRS, assert_resume_after_sigkill_is_exact, digit_attribute_classifier,
+                           render_digit, run_cli)
 
 TOY = ["--model", "stgan", "--selected_attrs", *DIGIT_ATTRS, "--dim", "16", "--enc_layers", "3", "--dec_layers", "3",
        "--shortcut_layers", "2", "--inject_layers", "2", "--dis_dim", "16", "--dis_layers", "3",
        "--dis_fc_dim", "64", "--img_size", "32", "-q"]
-
-
-ITERATIONS = "120"
 
 
 @pytest.fixture
@@ -64,30 +61,39 @@ def test_celeba_list_format_crop_and_conflicts(tmp_path):
     assert np.allclose(generator_input(src, tgt, 0.5, "diff", 1, 0.25), [0, 0.75, 0])
 
 
-def _edit_accuracy(net, grays, attrs, classify):
-    """Toggle each attribute of each test image at full intensity; the share the classifier reads as toggled,
-    and the share of the other attributes it reads as unchanged."""
+def _edits(net, x, attrs, label, intensity=1.0):
+    """For each attribute k: the generator's output with k toggled at `intensity` (the toy's full edit), and the
+    target attributes."""
     import mindspore as ms
     from inference.attributes import generator_input
-    x = np.stack([render_digit(g, a) for g, a in zip(grays, attrs)]).astype(np.float32)
-    x = np.ascontiguousarray((x / 127.5 - 1.0).transpose(0, 3, 1, 2))
-    hit, kept = [], []
+    outs = []
     for k in range(attrs.shape[1]):
         tgt = attrs.copy()
         tgt[:, k] = 1 - tgt[:, k]
-        inp = np.stack([generator_input(a, t, 0.5, "diff", k, 1.0 if t[k] else -1.0) for a, t in zip(attrs, tgt)])
-        y = net(ms.Tensor(x), ms.Tensor(inp)).asnumpy()
-        pred = classify(np.clip((y.transpose(0, 2, 3, 1) + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8))
-        hit.append(float((pred[:, k] == tgt[:, k]).mean()))
-        kept.append(float((np.delete(pred, k, 1) == np.delete(tgt, k, 1)).mean()))
-    return float(np.mean(hit)), float(np.mean(kept))
+        inp = np.stack([generator_input(a, t, 0.5, label, k, intensity if t[k] else -intensity)
+                        for a, t in zip(attrs, tgt)])
+        outs.append((net(ms.Tensor(x), ms.Tensor(inp)).asnumpy(), tgt))
+    return outs
 
 
-def test_stgan_learns_the_toy_edits(toy, tmp_path):
-    """Digits with Inverted / Dim / Red attributes (CelebA format), STGAN losses and WGAN-GP with 5 critic
-    steps, batch 16, lr 1e-3, 120 iterations. An MLP per attribute, trained on ground-truth renders of other
-    digits (100% on held-out renders), judges each edit. Measured when written: edit accuracy 0.89 (Inverted
-    0.67, Dim 1.0, Red 1.0), the other attributes kept 0.97."""
+def _judge_edits(trained, untrained, grays, attrs, classify, label):
+    """Per attribute: the share of edited test digits an independent classifier reads as toggled, against the
+    untrained generator, the identity (no edit) and the best constant image; and the share of the other
+    attributes it reads as kept."""
+    from tests.learning import best_constant, judge_attribute, to_uint8, to_unit
+    x_img = np.stack([render_digit(g, a) for g, a in zip(grays, attrs)])
+    x = to_unit(x_img)
+    as_is, const = classify(x_img), classify(to_uint8(best_constant(x)))
+    verdicts, kept = {}, {}
+    for k, ((y, tgt), (y0, _)) in enumerate(zip(_edits(trained, x, attrs, label), _edits(untrained, x, attrs, label))):
+        pred, pred0 = classify(to_uint8(y)), classify(to_uint8(y0))
+        verdicts[DIGIT_ATTRS[k]] = judge_attribute(pred[:, k], tgt[:, k], {
+            "untrained": pred0[:, k], "identity": as_is[:, k], "constant": const[:, k]})
+        kept[DIGIT_ATTRS[k]] = float((np.delete(pred, k, 1) == np.delete(tgt, k, 1)).mean())
+    return verdicts, kept
+
+
+def _train_and_judge(toy, tmp_path, arch, iterations):
     import mindspore as ms
     import models
     from families import get_family
@@ -95,67 +101,91 @@ def test_stgan_learns_the_toy_edits(toy, tmp_path):
     root, grays, attrs = toy
     classify = digit_attribute_classifier(32)
     truth = np.stack([render_digit(g, a) for g, a in zip(grays, attrs)])
-    assert (classify(truth) == attrs).mean() > 0.95
-    cfg = dict(fam.defaults("stgan"), selected_attrs=list(DIGIT_ATTRS), dim=16, enc_layers=3, dec_layers=3,
+    assert (classify(truth) == attrs).mean() > 0.95          # the judge itself reads true renders
+    cfg = dict(fam.defaults(arch), selected_attrs=list(DIGIT_ATTRS), dim=16, enc_layers=3, dec_layers=3,
                shortcut_layers=2, inject_layers=2, dis_dim=16, dis_layers=3, dis_fc_dim=64, img_size=32)
     ms.set_seed(0)
     untrained = fam.build_nets(cfg)["G"]
     untrained.set_train(False)
-    before, _ = _edit_accuracy(untrained, grays, attrs, classify)
-    r = run_cli(["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--run_name", "s",
-                 "--iterations", ITERATIONS, "--batch_size", "16", "--lr", "1e-3", "--print_freq", "25",
-                 "--save_freq", ITERATIONS, "--sample_freq", ITERATIONS] + TOY, timeout=1800)
+    r = run_cli(["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--run_name", arch,
+                 "--arch", arch, "--iterations", str(iterations), "--batch_size", "16", "--lr", "1e-3",
+                 "--print_freq", "25", "--save_freq", str(iterations), "--sample_freq", str(iterations)] + TOY,
+                timeout=1800)
     assert r.returncode == 0, r.stderr[-2000:]
-    after, kept = _edit_accuracy(models.load_network(str(tmp_path / "s" / "model"), "G"), grays, attrs, classify)
-    print(f"edit accuracy: untrained {before:.3f}, trained {after:.3f} (other attributes kept {kept:.3f})")
-    assert before < 0.6
-    assert after > 0.75 and kept > 0.8, (after, kept)
+    model = tmp_path / arch / "model"
+    verdicts, kept = _judge_edits(models.load_network(str(model), "G"), untrained, grays, attrs, classify,
+                                  cfg["label"])
+    for name, v in verdicts.items():
+        print(f"{arch} {name}: {v}; other attributes kept {kept[name]:.3f}")
+    failed = {n: str(v) for n, v in verdicts.items() if not v.passed}
+    assert not failed, failed
+    assert min(kept.values()) > 0.8, kept
     assert "D_gp" in r.stdout and "G_att" in r.stdout
-    meta = json.loads((tmp_path / "s" / "model" / "model.json").read_text())
+    return model, truth, attrs
+
+
+def test_stgan_learns_each_toy_edit_and_test_py_serves_it(toy, tmp_path):
+    """Digits with Inverted / Dim / Red attributes (CelebA format), STGAN losses and WGAN-GP with 5 critic
+    steps, batch 16, lr 1e-3, 120 iterations. An MLP per attribute, trained on ground-truth renders of other
+    digits, judges each edit; each attribute must beat its own baselines (tests/learning.py). Measured when
+    written: Inverted 0.833, Dim 1.0, Red 1.0 (baselines at most 0.21, 0.58, 0.67), other attributes kept
+    0.96-1.0."""
+    model, truth, attrs = _train_and_judge(toy, tmp_path, "stgan", 120)
+    meta = json.loads((model / "model.json").read_text())
     assert meta["attributes"] == {"selected_attrs": list(DIGIT_ATTRS), "thres_int": 0.5, "label": "diff"}
-    # test.py on a digit: a 5-step slider strip, and every attribute at once
+    # test.py on a digit: a slider strip whose edit grows with the intensity, one intensity, every attribute
     photo = tmp_path / "digit.png"
     Image.fromarray(truth[0]).save(photo)
     present = " ".join(n for n, v in zip(DIGIT_ATTRS, attrs[0]) if v)
     out = tmp_path / "edits"
-    common = ["test.py", "--model", "stgan", "--checkpoint", str(tmp_path / "s" / "model"), "--photo_path",
-              str(photo), "--preprocess", "resize", "--attrs", present]
-    r = run_cli(common + ["--edit", "Red", "--slide", "-1:1:5", "--save_path", str(out / "strip.png")])
+    common = ["test.py", "--model", "stgan", "--checkpoint", str(model), "--photo_path", str(photo),
+              "--preprocess", "resize", "--attrs", present]
+    r = run_cli(common + ["--edit", "Dim", "--slide", "0:1:5", "--save_path", str(out / "strip.png")])
     assert r.returncode == 0, r.stderr[-2000:]
-    assert Image.open(out / "strip.png").size == (32 * 6, 32)
+    strip = np.asarray(Image.open(out / "strip.png").convert("RGB"), np.float32)
+    assert strip.shape == (32, 32 * 6, 3)
+    tiles = [strip[:, 32 * i:32 * (i + 1)] for i in range(6)]          # the input, then intensities 0 .. 1
+    change = [float(np.abs(t - tiles[1]).mean()) for t in tiles[1:]]   # distance from the intensity-0 edit
+    assert all(b > a for a, b in zip(change, change[1:])), change       # the edit grows with the slider
+    assert change[-1] > 20, change
+    r = run_cli(common + ["--edit", "Dim", "--intensity", "0.5", "--save_path", str(out / "half.png")])
+    assert r.returncode == 0, r.stderr[-2000:]
+    half = np.asarray(Image.open(out / "half.png").convert("RGB"), np.float32)
+    assert half.shape == (32, 32, 3)
+    assert np.abs(half - tiles[3]).mean() < 1.0                        # --intensity 0.5: the strip's middle
     r = run_cli(common + ["--edit", "all", "--save_path", str(out / "all.png")])
     assert r.returncode == 0, r.stderr[-2000:]
     assert Image.open(out / "all.png").size == (32 * 2, 32 * 3)
+    r = run_cli(common + ["--edit", "Red", "--slide", "-1:1:5", "--save_path", str(out / "neg.png")])
+    assert r.returncode == 0, r.stderr[-2000:]                          # a negative start, as users type it
     for args, message in ((["--edit", "Bald"], "not an attribute of this model"),
                           (["--edit", "Red", "--attrs", "Smiling"], "unknown attribute Smiling"),
                           (["--edit", "Red", "--slide", "1:2"], "expected MIN:MAX:COUNT"),
                           ([], "needs --edit")):
         r = run_cli(common + args + ["--save_path", str(out / "x.png")])
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-600:])
+    # the face front end path: a portrait is aligned, then edited at the model's size
+    from skimage import data as skdata
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "astronaut.jpg")
+    r = run_cli(["test.py", "--model", "stgan", "--checkpoint", str(model), "--photo_path",
+                 str(tmp_path / "astronaut.jpg"), "--edit", "Red", "--save_path", str(out / "face.png")])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert Image.open(out / "face.png").size == (32, 32)
 
 
-# The resume check runs the kernels on one thread. With two, under pytest, about half the runs of even the
-# uninterrupted training gave losses that differ run to run (2.6e-5 relative at iteration 3, 4.6e-4 at
-# iteration 4). Not seen with FACEGAN_NATIVE_THREADS=1, nor with FACEGAN_NATIVE=0; the cause is open. One
-# thread keeps this test about resume, at its original rtol.
-ONE_THREAD = {"FACEGAN_NATIVE_THREADS": "1"}
+def test_attgan_learns_each_toy_edit(toy, tmp_path):
+    """AttGAN (STU off, target attributes): the same toy and judge, 200 iterations. Measured when written:
+    Inverted, Dim and Red 1.0, other attributes kept 0.92-1.0."""
+    model, _, _ = _train_and_judge(toy, tmp_path, "attgan", 200)
+    assert json.loads((model / "model.json").read_text())["attributes"]["label"] == "target"
 
 
-def test_resume_with_five_critic_steps_is_exact(toy, tmp_path):
-    """2 iterations, then --resume to 4, equals 4 straight (constant lr; 5 D batches per iteration)."""
+def test_resume_after_sigkill_is_exact(toy, tmp_path):
+    """Killed after the checkpoint of iteration 2 of 5 (5 critic batches per iteration, lr dropped halfway),
+    then resumed: the same losses as a straight run, at the default kernel thread count."""
     root, _, _ = toy
-    common = ["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--batch_size", "4",
-              "--print_freq", "1", "--save_freq", "2", "--sample_freq", "100", "--no_decay", "--seed", "2"] + TOY
-    r = run_cli(common + ["--run_name", "straight", "--iterations", "4"], env_extra=ONE_THREAD)
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli(common + ["--run_name", "split", "--iterations", "2"], env_extra=ONE_THREAD)
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = run_cli(common + ["--run_name", "split", "--iterations", "4", "--resume"], env_extra=ONE_THREAD)
-    assert r.returncode == 0 and "at iteration 2" in r.stdout, r.stderr[-2000:]
-    h1, h2 = run_history(tmp_path / "straight"), run_history(tmp_path / "split")
-    assert [h[0] for h in h2] == [1, 2, 3, 4]
-    for a, b in zip(h1, h2):
-        np.testing.assert_allclose([a[1], a[2]], [b[1], b[2]], rtol=1e-5, err_msg=f"iteration {a[0]}")
+    assert_resume_after_sigkill_is_exact(["--dataset", str(root), "--batch_size", "4", "--save_freq", "2",
+                                          "--seed", "2"] + TOY, tmp_path, kill_after=2, total=5, nets=("G", "D"))
 
 
 def test_pynative_mode_is_refused_with_the_reason(toy, tmp_path):

@@ -42,12 +42,12 @@ def load_into_ms(ms_net, state, rules=None):
     """Strictly map a torch state_dict (numpy) into a MindSpore net via the family's key table (default:
     U-GAT-IT's)."""
     import mindspore as ms
-    from conversion.core import map_state_dict
+    from conversion.core import local_state, map_state_dict
     if rules is None:
         from models.ugatit import TORCH_KEY_RULES as rules
 
     shapes = {p.name: tuple(p.shape) for p in ms_net.get_parameters()}
-    mapped = map_state_dict(state, shapes, rules)
+    mapped = map_state_dict(state, shapes, rules, fill=local_state(ms_net))
     for p in ms_net.get_parameters():
         p.set_data(ms.Tensor(mapped[p.name]))
     return ms_net

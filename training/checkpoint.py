@@ -16,7 +16,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn
 
-from core.files import atomic_write, write_text_atomic
+from core.files import atomic_write, save_checkpoint_atomic, write_text_atomic
 
 KEEP = 3
 
@@ -48,7 +48,7 @@ def save_training_state(run_dir, cells, meta, extra=None):
     state = _named_state(cells)
     params = [{"name": k, "data": ms.Tensor(p.asnumpy())} for k, p in state.items()]
     ckpt = os.path.join(folder, stem + ".ckpt")
-    atomic_write(ckpt, lambda t: ms.save_checkpoint(params, t))
+    save_checkpoint_atomic(params, ckpt)
 
     def dump(obj):
         return json.dumps(obj, indent=1, sort_keys=True)

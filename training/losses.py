@@ -35,6 +35,13 @@ def bce_logits(x, target):
     return (ops.maximum(x, 0.0) - x * target + ops.log(1.0 + ops.exp(-ops.abs(x)))).mean()
 
 
+def bce(p, target):
+    """`nn.BCELoss()` on probabilities p with a constant 0/1 target: -mean(log p) or -mean(log(1 - p)), each
+    log clamped at -100 as PyTorch clamps it (a saturated discriminator gives 100, not infinity)."""
+    q = p if target == 1.0 else 1.0 - p
+    return -ops.maximum(ops.log(q), -100.0).mean()
+
+
 def gan_loss(pred, target_is_real, mode):
     """The adversarial term of junyanz's GANLoss: lsgan (MSE to 1/0), vanilla (BCE with logits to 1/0),
     wgangp (-mean for real, +mean for fake). `mode` and `target_is_real` are Python constants."""
@@ -43,6 +50,18 @@ def gan_loss(pred, target_is_real, mode):
     if mode == "vanilla":
         return bce_logits(pred, 1.0 if target_is_real else 0.0)
     return -pred.mean() if target_is_real else pred.mean()
+
+
+class FirstOutput(nn.Cell):
+    """A critic's first output alone (its adversarial head: what the gradient penalty differentiates) for
+    critics that also return class or attribute logits."""
+
+    def __init__(self, critic):
+        super().__init__(auto_prefix=False)
+        self.critic = critic
+
+    def construct(self, x):
+        return self.critic(x)[0]
 
 
 class GradientPenalty(nn.Cell):

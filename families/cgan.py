@@ -1,0 +1,113 @@
+"""CGAN: class-conditional images from noise (Mirza & Osindero 2014), the seed library's MNIST model.
+
+Training as DCGAN's loop (families/dcgan.py): BCE on D's probability, one D step on the real batch (x, y)
+and on G(z, y) with the same labels, then one G step; Adam 2e-4 (0.5, 0.999), constant learning rate; the
+seed's sizes: noise 100, gf_dim 128, df_dim 64, 28 px. Data: MNIST with its labels, a folder with one
+subfolder per class, or `--dataset digits` (scikit-learn's digits, offline).
+test.py samples in eval mode (BatchNorm on its running statistics): a batch of one class has batch statistics
+unlike training's mixed batches (measured on the digits toy: 25 % of a one-class batch read as that class on
+batch statistics, 75 % on running ones).
+Differences, stated: labels are one-hot and concatenated before every layer (the seed feeds one number and
+skips the last layer), as the paper describes.
+"""
+import numpy as np
+
+from . import Family, Losses, Option, register_family
+from .common import grid, to_img
+from .dcgan import (SAMPLE_OPTIONS, DiscriminatorLoss, Generate, GeneratorLoss, _Sampler, adopt_networks,
+                    epochs_to_iterations, noise, noise_data, square_grid)
+
+
+def one_hot(labels, n):
+    y = np.zeros((len(labels), n), np.float32)
+    y[np.arange(len(labels)), labels] = 1.0
+    return y
+
+
+class CGANSampler(_Sampler):
+    """--label K: a grid of --num samples of class K; without it, one row of --num samples per class."""
+
+    def __init__(self, checkpoint, args):
+        from inference.cartoon import InferenceError
+        super().__init__(checkpoint, args, "cgan")
+        self.n_classes = int(self.cfg["n_classes"])
+        if args.label is not None and not 0 <= args.label < self.n_classes:
+            raise InferenceError(f"--label {args.label}: this model has classes 0 .. {self.n_classes - 1}")
+        self.label_k, self.num, self.seed = args.label, args.num, args.seed
+        self.suffixes = (f"label{args.label}",) if args.label is not None else ("classes",)
+
+    def generate(self):
+        nz = self.cfg["nz"]
+        if self.label_k is not None:
+            z = noise(self.seed, self.num, nz, False)
+            y = one_hot(np.full(self.num, self.label_k), self.n_classes)
+            return {self.suffixes[0]: square_grid(self.run(z, y))}
+        z = np.tile(noise(self.seed, self.num, nz, False), (self.n_classes, 1))   # the same z in every row
+        y = one_hot(np.repeat(np.arange(self.n_classes), self.num), self.n_classes)
+        tiles = self.run(z, y)
+        return {"classes": grid([tiles[k * self.num:(k + 1) * self.num] for k in range(self.n_classes)])}
+
+
+@register_family
+class CGAN(Family):
+    name = "cgan"
+    summary = "CGAN: class-conditional images from noise (MNIST with labels, class folders, --dataset digits)"
+    archs = {"cgan": dict(lr=2e-4, beta1=0.5, beta2=0.999, weight_decay=0.0, batch_size=64, n_epochs=20,
+                          iterations=None, print_freq=100, save_freq=2000, sample_freq=500, seed=0, img_size=28,
+                          nz=100, gf_dim=128, df_dim=64, nc=None, n_classes=None, n_critic=1, decay_epochs=None)}
+    default_arch = "cgan"
+    generators, discriminators = ("G",), ("D",)
+    d_first = True
+    net_keys = ("nz", "gf_dim", "df_dim", "nc", "n_classes", "img_size")
+    builtin_datasets = ("digits",)
+    takes_photos = False
+    data_layout = ("MNIST's train-images-idx3-ubyte and train-labels-idx1-ubyte, or one subfolder of images per "
+                   "class (or --dataset digits)")
+    options = (
+        Option("nz", int, "latent size"),
+        Option("gf_dim", int, "generator width"),
+        Option("df_dim", int, "discriminator width"),
+        Option("nc", int, "image channels (default: 1 for MNIST / digits, 3 for class folders)"),
+        Option("decay_epochs", int, "decay the learning rate linearly to 0 over the last N epochs (default: "
+                                    "constant)"),
+    )
+    test_options = SAMPLE_OPTIONS[:2] + (
+        Option("label", int, "generate this class only (default: a row per class)"),
+        Option("bn_stats", str, "BatchNorm statistics: running (eval mode; default: a batch of one class has "
+                                "statistics unlike the mixed batches of training) or batch", ("running", "batch"),
+               default="running"))
+
+    def check_config(self, cfg):
+        if cfg["img_size"] % 4 or cfg["img_size"] < 8:
+            return f"--img_size {cfg['img_size']} must be a multiple of 4, at least 8"
+        return None
+
+    def finalize_schedule(self, cfg, n_train):
+        epochs_to_iterations(cfg, n_train)
+
+    def config_from_pretrained(self, cfg, explicit, meta):
+        return adopt_networks(cfg, explicit, meta, ("nz", "gf_dim", "nc", "n_classes", "img_size"), ("df_dim",))
+
+    def net_configs(self, cfg):
+        k = dict(n_classes=cfg["n_classes"], img_size=cfg["img_size"], nc=cfg["nc"])
+        return {"G": ("cgan_generator", dict(nz=cfg["nz"], gf_dim=cfg["gf_dim"], **k)),
+                "D": ("cgan_discriminator", dict(df_dim=cfg["df_dim"], **k))}
+
+    def losses(self, nets, cfg):
+        return Losses(GeneratorLoss(nets, True), DiscriminatorLoss(nets, True), Generate(nets, True))
+
+    def data(self, cfg, dataset_dir):
+        d = noise_data(cfg, dataset_dir, True, (cfg["nz"],))
+        n = cfg["n_classes"]
+        d.samples = (np.tile(noise(cfg["seed"] + 1000, 8, cfg["nz"], False), (n, 1)),
+                     one_hot(np.repeat(np.arange(n), 8), n))
+        return d
+
+    def sample_grid(self, nets, samples, cfg):
+        import mindspore as ms
+        z, y = samples
+        tiles = [to_img(a) for a in nets["G"](ms.Tensor(z), ms.Tensor(y)).asnumpy()]
+        return grid([tiles[k * 8:(k + 1) * 8] for k in range(cfg["n_classes"])])
+
+    def runner(self, args, checkpoint):
+        return CGANSampler(checkpoint, args)
