@@ -181,7 +181,7 @@ def _child(side):
                 return _torch_dcgan_step(tn, torch.from_numpy(x), torch.from_numpy(z)), None
             from models.dcgan import torch_key_rules
             tr = ms_trainer("dcgan", dict(iterations=1000, decay_start=1000, mode="graph", nc=3), tn,
-                            lambda name, net: torch_key_rules(net))
+                            lambda name, net: torch_key_rules(net, f"{name}."))
             inputs = (ms.Tensor(x), ms.Tensor(z))
 
             def run():

@@ -61,13 +61,13 @@ class DCGANDiscriminator(nn.Cell):
         return self.main(x).reshape(-1)
 
 
-def torch_key_rules(net):
+def torch_key_rules(net, prefix=""):
     """pytorch/examples' keys -> this network's: BatchNorm weight/bias are gamma/beta, running statistics
-    moving_*; num_batches_tracked is not kept."""
+    moving_*; num_batches_tracked is not kept. `prefix`: what precedes the keys (a training net's name)."""
     rules = [(r"^(.*)\.num_batches_tracked$", None), (r"^(.*)\.running_mean$", r"\1.moving_mean"),
              (r"^(.*)\.running_var$", r"\1.moving_variance")]
     for name, cell in net.cells_and_names():
         if isinstance(cell, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            esc = name.replace(".", r"\.")
+            esc = (prefix + name).replace(".", r"\.")
             rules += [(rf"^({esc})\.weight$", r"\1.gamma"), (rf"^({esc})\.bias$", r"\1.beta")]
     return rules + [(r"^(.*)$", r"\1")]
