@@ -8,6 +8,7 @@
   python convert_weights.py --src checkpoints/facades_pix2pix --dst pretrained_models/facades   # latest_net_*.pth
   python convert_weights.py --src stargan_celeba_128/models --dst pretrained_models/stargan      # 200000-G/D.ckpt
   python convert_weights.py --src netG_epoch_24.pth netD_epoch_24.pth --dst pretrained_models/dcgan
+  python convert_weights.py --src pt_inception-2015-12-05-6726825d.pth --dst pretrained_models/inception   # FID
 
 Writes DST/<net>.ckpt for every network in the file and DST/model.json (arch, inferred config, source
 sha256), all at once or not at all. Strict: every source tensor must be used once and every MindSpore

@@ -34,9 +34,10 @@ def read_model_json(directory):
     return meta
 
 
-def load_network(directory, net_name, expect_model=None, accelerate=True):
+def load_network(directory, net_name, expect_model=None, accelerate=True, **overrides):
     """Build network `net_name` (e.g. "genA2B") from `directory`, load its weights strictly, set eval mode.
-    `accelerate`: put the CPU kernels in (kernels.accelerate; nothing happens off CPU)."""
+    `accelerate`: put the CPU kernels in (kernels.accelerate; nothing happens off CPU). `overrides`: constructor
+    options that shape no parameter (e.g. the Inception network's output_blocks)."""
     from models.registry import create_model
     meta = read_model_json(directory)
     nets = meta["networks"]
@@ -45,7 +46,7 @@ def load_network(directory, net_name, expect_model=None, accelerate=True):
     entry = nets[net_name]
     if expect_model is not None and entry["model"] != expect_model:
         raise NetworkLoadError(f"{directory}/{net_name} is a '{entry['model']}', not a '{expect_model}'")
-    net = create_model(entry["model"], **entry.get("config", {}))
+    net = create_model(entry["model"], **dict(entry.get("config", {}), **overrides))
     load_params_strict(net, read_params(directory, net_name), os.path.join(directory, f"{net_name}.ckpt"))
     if accelerate:
         import kernels

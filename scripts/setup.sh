@@ -18,6 +18,10 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
   # face-alignment without its dependencies: it would pull opencv-python 5.x over the headless 4.x.
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps face-alignment==1.5.0 2> >(grep -v "is ignored: it is neither" >&2)
+  # pytorch-fid, the tests' reference for FID, and the torchvision it imports its model code from, without
+  # dependencies: the registry's torchvision would pull a CUDA torch over the CPU one (its C++ ops are never
+  # loaded: torch_refs/inception_ref.py)
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps torchvision==0.28.0 pytorch-fid==0.3.0 2> >(grep -v "is ignored: it is neither" >&2)
   echo "$WANT" > "$STAMP"
 fi
 

@@ -6,7 +6,7 @@ import pytest
 import models
 from tests.helpers import run_cli
 
-ENTRY_POINTS = ["convert_weights.py", "data_process.py", "demo.py", "train.py", "test.py"]
+ENTRY_POINTS = ["convert_weights.py", "data_process.py", "demo.py", "eval.py", "train.py", "test.py"]
 
 
 @pytest.mark.parametrize("script", ENTRY_POINTS)
@@ -35,7 +35,7 @@ def test_families_registry_and_their_options():
     import train
     from families import Family, get_family, list_families
     common = {f for f, _ in train.COMMON_FLAGS} | set(train.RUNTIME_KEYS)
-    assert {"ugatit", "cyclegan", "pix2pix", "stgan"} <= set(list_families())
+    assert {"ugatit", "cyclegan", "pix2pix", "stgan", "stargan", "dcgan", "cgan"} <= set(list_families())
     for name in list_families():
         fam = get_family(name)
         assert isinstance(fam, Family) and fam.name == name and fam.default_arch in fam.archs

@@ -24,6 +24,7 @@ import models
 from models.cyclegan import batchnorm_prefixes, torch_key_rules
 from tests.helpers import assert_close, assert_close_beyond_rounding, load_into_ms, randomize_torch, torch_state_numpy
 from torch_refs import cgan_ref, cyclegan_ref, dcgan_ref, mobilefacenet_ref, stargan_ref, stgan_ref, ugatit_ref
+from torch_refs.inception_ref import fid_reference
 
 
 def _ugatit_rules(net):
@@ -131,6 +132,10 @@ ROWS = [
     Row("cgan_D_28", "cgan_discriminator", lambda c: cgan_ref.CGANDiscriminatorRef(**c),
         dict(n_classes=10, df_dim=8, img_size=28), ((4, 1, 28, 28), (4, 10)),
         lambda n: models.dcgan.torch_key_rules(n), seed=6),
+    # the FID Inception network against pytorch-fid's own InceptionV3 (every block; always in eval mode)
+    Row("fid_inception_all_blocks", "fid_inception", lambda c: fid_reference(c["output_blocks"]),
+        dict(output_blocks=(0, 1, 2, 3)), ((2, 3, 64, 64),), lambda n: models.inception.torch_key_rules(n),
+        train=False, backends=("portable-graph", "portable-pynative")),
     # photo2cartoon's face-ID network
     Row("mobilefacenet", "mobilefacenet", _mfn, dict(embedding_size=512), ((2, 3, 112, 112),), _mfn_rules,
         train=False, backends=("portable-graph", "portable-pynative")),

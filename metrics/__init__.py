@@ -1,0 +1,1 @@
+"""Quality metrics of generated images: FID and KID on the FID Inception network (metrics/fid.py)."""

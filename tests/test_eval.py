@@ -1,0 +1,146 @@
+"""eval.py and metrics/: the FID Inception network against pytorch-fid itself (random weights in the
+published layout, converted by convert_weights.py), FID equal to pytorch-fid's calculate_fid_given_paths,
+its statistics files both ways, KID against a direct computation, and one-line errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.helpers import run_cli
+from torch_refs.inception_ref import patched_fid_weights, random_fid_weights
+
+
+@pytest.fixture(scope="module")
+def inception(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inception")
+    src = random_fid_weights(str(d / "pt_inception-2015-12-05-6726825d.pth"), seed=0)
+    r = run_cli(["convert_weights.py", "--src", src, "--dst", str(d / "model")])
+    assert r.returncode == 0, r.stderr[-2000:]
+    return src, d / "model"
+
+
+def _images(folder, n, seed, size=(40, 48), shift=0.0):
+    """n RGB images of smooth random blobs (a distribution the seed and shift set)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size[0], 0:size[1]] / max(size)
+    for k in range(n):
+        c = rng.uniform(0, 1, (3, 3))
+        img = np.stack([np.sin(6 * (c[i, 0] * xx + c[i, 1] * yy) + 6 * c[i, 2]) for i in range(3)], -1)
+        img = np.clip((img * 0.5 + 0.5 + shift) * 255 * rng.uniform(0.6, 1.0), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{k:03d}.png")
+    return folder
+
+
+def test_network_matches_pytorch_fid_at_every_block(inception):
+    """pytorch-fid's InceptionV3([0, 1, 2, 3]) (resize to 299, scale to [-1, 1]) and the converted network:
+    every block's output within 1e-4, for an upscaled and a downscaled input."""
+    import mindspore as ms
+    import models
+    src, model = inception
+    with patched_fid_weights(src) as inc:
+        ref = inc.InceptionV3([0, 1, 2, 3]).eval()
+    net = models.load_network(str(model), "inception", output_blocks=(0, 1, 2, 3))
+    rng = np.random.default_rng(0)
+    for shape in ((2, 3, 64, 80), (1, 3, 400, 360)):
+        x = rng.uniform(0, 1, shape).astype(np.float32)
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x))
+        got = net(ms.Tensor(x))
+        assert len(want) == len(got) == 4
+        for w, g in zip(want, got):
+            w, g = w.numpy(), g.asnumpy()
+            assert w.shape == g.shape
+            assert np.abs(w - g).max() <= 1e-4 * max(1.0, float(np.abs(w).max())), (shape, w.shape)
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["arch"] == "inception" and meta["networks"]["inception"]["model"] == "fid_inception"
+
+
+def test_fid_and_stats_equal_pytorch_fid(inception, tmp_path):
+    """The same folders through pytorch-fid's calculate_fid_given_paths and eval.py (64 dims, 70 images each):
+    FID within 1e-3 relative; eval.py's .npz is accepted by pytorch-fid and as --real, with the same FID."""
+    src, model = inception
+    real = _images(tmp_path / "real", 70, 1)
+    fake = _images(tmp_path / "fake", 70, 2, shift=0.15)
+    from torch_refs.inception_ref import pytorch_fid_inception
+    pytorch_fid_inception()
+    from pytorch_fid import fid_score
+    with patched_fid_weights(src):
+        want = fid_score.calculate_fid_given_paths([str(real), str(fake)], 50, "cpu", 64, num_workers=0)
+    r = run_cli(["eval.py", "--real", str(real), "--fake", str(fake), "--inception", str(model), "--dims", "64",
+                 "--json", str(tmp_path / "fid.json"), "-q"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / "fid.json").read_text())
+    assert got["n_real"] == 70 and got["n_fake"] == 70 and got["dims"] == 64 and got["kid_mean"] is None
+    assert want > 1e-3 and abs(got["fid"] - want) <= 1e-3 * want, (got["fid"], want)
+    r = run_cli(["eval.py", "--save_stats", str(real), str(tmp_path / "real.npz"), "--inception", str(model),
+                 "--dims", "64", "-q"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    with patched_fid_weights(src):
+        want_npz = fid_score.calculate_fid_given_paths([str(tmp_path / "real.npz"), str(fake)], 50, "cpu", 64,
+                                                       num_workers=0)
+    assert abs(want_npz - want) <= 1e-3 * want
+    r = run_cli(["eval.py", "--real", str(tmp_path / "real.npz"), "--fake", str(fake), "--inception", str(model),
+                 "--dims", "64", "--json", str(tmp_path / "fid2.json"), "-q"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert abs(json.loads((tmp_path / "fid2.json").read_text())["fid"] - want) <= 1e-3 * want
+    # a set against itself: 0
+    r = run_cli(["eval.py", "--real", str(real), "--fake", str(real), "--inception", str(model), "--dims", "64",
+                 "-q"])
+    assert r.returncode == 0 and "FID 0.0000" in r.stdout.replace("-0.0000", "0.0000"), r.stdout
+
+
+def _kid_direct(x, y):
+    """The unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, written as the definition reads (pairwise sums)."""
+    d, m = x.shape[1], len(x)
+
+    def k(a, b):
+        return (float(a @ b) / d + 1.0) ** 3
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return xx + yy - 2 * xy
+
+
+def test_kid_is_the_unbiased_polynomial_mmd(inception, tmp_path):
+    from metrics.fid import kernel_inception_distance
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (30, 16))
+    y = rng.uniform(0.2, 1.2, (30, 16))
+    mean, std = kernel_inception_distance(x, y, subsets=3, subset_size=30)   # every subset is the whole set
+    assert std < 1e-12 and abs(mean - _kid_direct(x, y)) < 1e-9
+    same, _ = kernel_inception_distance(x, rng.uniform(0, 1, (30, 16)), subsets=20, subset_size=20)
+    assert abs(same) < 0.2 * mean
+    src, model = inception
+    real = _images(tmp_path / "real", 66, 1)
+    fake = _images(tmp_path / "fake", 66, 2, shift=0.15)
+    r = run_cli(["eval.py", "--real", str(real), "--fake", str(fake), "--inception", str(model), "--dims", "64",
+                 "--kid", "--kid_subsets", "10", "--kid_subset_size", "50", "--json", str(tmp_path / "k.json"), "-q"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / "k.json").read_text())
+    assert got["kid_mean"] > 0 and got["kid_std"] >= 0 and "KID" in r.stdout
+
+
+def test_bad_inputs_are_one_line_errors(inception, tmp_path):
+    src, model = inception
+    real = _images(tmp_path / "real", 10, 1)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    for k in range(70):
+        (tmp_path / "broken" / f"{k}.png").write_bytes(b"not a png")
+    (tmp_path / "s.npz").write_bytes(b"junk")
+    base = ["eval.py", "--inception", str(model), "-q"]
+    for args, message in (
+            (["--real", str(tmp_path / "empty"), "--fake", str(real)], "holds no images"),
+            (["--real", str(real), "--fake", str(real), "--dims", "64"], "singular covariance"),
+            (["--real", str(tmp_path / "broken"), "--fake", str(real), "--dims", "64"], "cannot read"),
+            (["--real", str(tmp_path / "nope"), "--fake", str(real)], "not found"),
+            (["--real", str(tmp_path / "s.npz"), "--fake", str(real), "--kid"], "--kid needs the real images"),
+            (["--real", str(real), "--fake", str(real), "--inception", str(tmp_path / "none")], "no Inception weights"),
+            (["--real", str(real)], "give --real and --fake")):
+        r = run_cli(base + args)
+        assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-500:])
+    r = run_cli(["convert_weights.py", "--src", src, "--dst", str(tmp_path / "again"), "--arch", "inception"])
+    assert r.returncode == 0, r.stderr[-1000:]
