@@ -29,7 +29,8 @@ COMMON_FLAGS = (("iterations", int), ("batch_size", int), ("img_size", int), ("l
                 ("beta2", float), ("weight_decay", float), ("seed", int), ("print_freq", int), ("save_freq", int),
                 ("sample_freq", int))
 RUNTIME_KEYS = ("dataset", "dataset_root", "model", "arch", "pretrained_model", "result_dir", "run_name", "resume",
-                "no_decay", "mode", "device_target", "workers", "threads", "quiet")
+                "no_decay", "mode", "device_target", "workers", "threads", "quiet", "eval_freq", "inception",
+                "eval_dims")
 
 
 def _defaults_text(family, name):
@@ -63,6 +64,12 @@ def build_parser(family):
     for o in family.options:
         f.add_argument("--" + o.name, type=o.type, default=None, choices=o.choices, nargs=o.nargs,
                        help=f"{o.help} ({_defaults_text(family, o.name)})")
+    e = ap.add_argument_group("evaluation while training (FID / KID on the test split; metrics/during_training.py)")
+    e.add_argument("--eval_freq", type=int, default=0, help="every N iterations and at the end (default 0: off)")
+    e.add_argument("--inception", default=os.path.join(ROOT, "pretrained_models", "inception"),
+                   help="converted FID Inception model dir (without it evaluation is off, with one log line)")
+    e.add_argument("--eval_dims", type=int, default=2048, choices=[64, 192, 768, 2048],
+                   help="FID feature block (2048 needs more than 2048 test images per direction)")
     r = ap.add_argument_group("runtime")
     r.add_argument("--mode", choices=["graph", "pynative"], default="graph")
     r.add_argument("--device_target", default="auto", help="CPU, GPU, Ascend or auto")
@@ -131,6 +138,31 @@ def adopt_resumed(cfg, explicit, family, latest):
     cfg["seed"] = saved["seed"]
 
 
+def _evaluator(args, family, cfg, dataset_dir, log):
+    """(evaluator, eval_freq) for --eval_freq, or (None, 0) with the reason logged."""
+    if not args.eval_freq:
+        return None, 0
+    if args.eval_freq < 0:
+        raise cli.UserError("--eval_freq must be 0 (off) or positive")
+    sets = family.eval_sets(cfg, dataset_dir)
+    if not sets:
+        log(f"--eval_freq: {family.name} has no test split to score here (testA/ and testB/): evaluation off")
+        return None, 0
+    if not os.path.isfile(os.path.join(args.inception, "model.json")):
+        log(f"--eval_freq: no Inception weights at {args.inception} (convert pytorch-fid's "
+            f"pt_inception-2015-12-05-6726825d.pth with convert_weights.py): evaluation off")
+        return None, 0
+    from metrics.during_training import TrainingEvaluator
+    from metrics.fid import MetricError
+    try:
+        ev = TrainingEvaluator(sets, args.inception, args.eval_dims)
+    except MetricError as e:
+        raise cli.UserError(str(e)) from None
+    log(f"evaluating every {args.eval_freq} iterations: FID / KID of " + ", ".join(
+        f"{s.name} ({len(s.sources)} sources, {len(s.real_files)} reals)" for s in sets) + f", {args.eval_dims} dims")
+    return ev, args.eval_freq
+
+
 def main(argv=None):
     family, args = parse_args(argv)
     cfg, explicit = resolve_config(args, family)
@@ -187,11 +219,12 @@ def main(argv=None):
         if pretrained:
             loaded = load_pretrained(nets, *pretrained)
             log(f"fine-tuning from {pretrained[0]}: {', '.join(loaded)}")
-        trainer = GANTrainer(family, cfg, run_dir, nets, data.factory, data.samples, log)
+        trainer = GANTrainer(family, cfg, run_dir, nets, data.factory, data.samples, log,
+                             *_evaluator(args, family, cfg, dataset_dir, log))
         if args.resume and latest:
             trainer.resume(latest)
             log(f"resumed from {latest} at iteration {trainer.iteration}")
-    except (NetworkLoadError, CheckpointMismatch) as e:
+    except (NetworkLoadError, CheckpointMismatch, cli.UserError) as e:
         return cli.fail(str(e))
     for n in data.notes + family.notes(cfg):
         log(n)

@@ -176,6 +176,11 @@ class Family:
     def sample_grid(self, nets, samples, cfg):
         raise NotImplementedError
 
+    def eval_sets(self, cfg, dataset_dir):
+        """What train.py --eval_freq scores (metrics.during_training.EvalSet per direction: the test sources,
+        the real targets, how to translate); [] when the family or the dataset has none."""
+        return []
+
     # ---------------------------------------------------------------- outputs
     def model_json_extra(self, cfg):
         """More top-level model.json entries for an exported model (e.g. attribute names)."""

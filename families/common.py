@@ -50,3 +50,18 @@ def unpaired_data(cfg, dataset_dir, n_uniform=0):
         return unpaired_batches(files_a, files_b, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
                                 cfg["iterations"], cfg.get("workers", 2), n_uniform=n_uniform)
     return TrainingData(factory, samples, notes, max(len(files_a), len(files_b)), skipped)
+
+
+def unpaired_eval_sets(cfg, dataset_dir, a2b, b2a):
+    """testA -> B scored against testB, and testB -> A against testA (metrics.during_training); [] without
+    both test folders. a2b / b2a: (nets, x) -> translated x."""
+    from data.folders import DataError, domain_files
+    from data.pipelines import fixed_batch
+    from metrics.during_training import EvalSet
+    try:
+        files_a, _ = domain_files(dataset_dir, "testA")
+        files_b, _ = domain_files(dataset_dir, "testB")
+    except DataError:
+        return []
+    return [EvalSet("A2B", fixed_batch(files_a, cfg["img_size"], len(files_a)), files_b, a2b),
+            EvalSet("B2A", fixed_batch(files_b, cfg["img_size"], len(files_b)), files_a, b2a)]

@@ -251,6 +251,11 @@ class CycleGAN(TranslationFamily):
         """Unpaired A/B images, plus the two WGAN-GP interpolation weights per sample."""
         return unpaired_data(cfg, dataset_dir, n_uniform=2)
 
+    def eval_sets(self, cfg, dataset_dir):
+        from .common import unpaired_eval_sets
+        return unpaired_eval_sets(cfg, dataset_dir, lambda nets, x: nets["G_A"](x),
+                                  lambda nets, x: nets["G_B"](x))
+
     def sample_grid(self, nets, samples, cfg):
         """Rows: real A, fake B, reconstructed A | real B, fake A, reconstructed B; columns: samples."""
         import mindspore as ms

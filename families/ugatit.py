@@ -200,6 +200,11 @@ class UGATIT(Family):
     def data(self, cfg, dataset_dir):
         return unpaired_data(cfg, dataset_dir)
 
+    def eval_sets(self, cfg, dataset_dir):
+        from .common import unpaired_eval_sets
+        return unpaired_eval_sets(cfg, dataset_dir, lambda nets, x: nets["genA2B"](x)[0],
+                                  lambda nets, x: nets["genB2A"](x)[0])
+
     def sample_grid(self, nets, samples, cfg):
         """Columns: samples; rows: A, CAM heatmap (A->B), fake B, cycle A | B, heatmap (B->A), fake A, cycle B."""
         import mindspore as ms

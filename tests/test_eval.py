@@ -144,3 +144,30 @@ def test_bad_inputs_are_one_line_errors(inception, tmp_path):
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-500:])
     r = run_cli(["convert_weights.py", "--src", src, "--dst", str(tmp_path / "again"), "--arch", "inception"])
     assert r.returncode == 0, r.stderr[-1000:]
+
+
+def test_evaluation_while_training_scores_logs_and_keeps_the_best(inception, tmp_path):
+    """train.py --eval_freq 2 on a CycleGAN toy with 70 test images per domain (64 dims): FID / KID of A2B and
+    B2A logged at iterations 2 and 4, RUN/eval.jsonl, RUN/best/ a loadable model of the best mean FID with its
+    best.json; without Inception weights, or asking 2048 dims of 70 images, one line says why."""
+    from tests.helpers import make_digit_domains
+    src, model = inception
+    make_digit_domains(str(tmp_path / "toy"), size=32, n_train=40, n_test=70)
+    args = ["train.py", "--model", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--img_size",
+            "32", "-q", "--dataset", str(tmp_path / "toy"), "--result_dir", str(tmp_path), "--iterations", "4",
+            "--batch_size", "2", "--print_freq", "2", "--save_freq", "4", "--sample_freq", "4", "--eval_freq", "2"]
+    r = run_cli(args + ["--run_name", "ev", "--inception", str(model), "--eval_dims", "64"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "evaluating every 2 iterations" in r.stdout
+    assert "[eval 2] A2B: FID" in r.stdout and "[eval 4] A2B: FID" in r.stdout and "B2A: FID" in r.stdout
+    rows = [json.loads(x) for x in (tmp_path / "ev" / "eval.jsonl").read_text().splitlines()]
+    assert [x["iteration"] for x in rows] == [2, 4]
+    assert all(set(x["scores"]) == {"A2B", "B2A"} and x["scores"]["A2B"]["fid"] >= 0 for x in rows)
+    best = json.loads((tmp_path / "ev" / "best" / "best.json").read_text())
+    assert best["mean_fid"] == min(x["mean_fid"] for x in rows)
+    import models
+    models.load_network(str(tmp_path / "ev" / "best"), "G_A")
+    r = run_cli(args + ["--run_name", "off", "--inception", str(tmp_path / "none")])
+    assert r.returncode == 0 and "no Inception weights" in r.stdout and "[eval" not in r.stdout, r.stderr[-1000:]
+    r = run_cli(args + ["--run_name", "big", "--inception", str(model)])
+    assert r.returncode != 0 and "singular covariance" in r.stderr and "Traceback" not in r.stderr

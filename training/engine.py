@@ -16,6 +16,7 @@ The engine owns everything else, once:
 - checkpoints every save_freq, written atomically, holding all nets, both optimisers' states (moments,
   step), the iteration and the seed: `--resume` continues exactly; SIGINT/SIGTERM save and exit cleanly.
 """
+import json
 import math
 import os
 import signal
@@ -113,7 +114,8 @@ def _reason(e):
 
 
 class GANTrainer:
-    def __init__(self, family, cfg, run_dir, nets, data_factory, sample_inputs=None, log=print):
+    def __init__(self, family, cfg, run_dir, nets, data_factory, sample_inputs=None, log=print, evaluator=None,
+                 eval_freq=0):
         """
         family: a families.Family; cfg: the resolved config (lr, beta1, beta2, weight_decay, iterations,
         decay_start, n_critic, batch_size, print_freq, save_freq, sample_freq, seed, mode, ...);
@@ -122,6 +124,7 @@ class GANTrainer:
         """
         self.family, self.cfg, self.run_dir, self.nets = family, cfg, run_dir, nets
         self.data_factory, self.sample_inputs, self.log = data_factory, sample_inputs, log
+        self.evaluator, self.eval_freq = evaluator, int(eval_freq or 0)
         self.iteration = 0
         jit = cfg.get("mode", "graph") == "graph"
         twice = set(family.second_order_nets(cfg))
@@ -268,6 +271,8 @@ class GANTrainer:
                         (bar.write if progress else self.log)(line)
                     if self.sample_inputs is not None and (it % cfg["sample_freq"] == 0 or it == total):
                         self.write_samples()
+                    if self.evaluator is not None and (it % self.eval_freq == 0 or it == total):
+                        self.evaluate(bar.write if progress else self.log)
                     if it % cfg["save_freq"] == 0 or it == total:
                         self.save()
                         last_saved = it
@@ -294,6 +299,42 @@ class GANTrainer:
         return True
 
     # ------------------------------------------------------------------ outputs
+    def evaluate(self, write):
+        """FID / KID on the test split (metrics.during_training), logged and appended to RUN/eval.jsonl; a
+        better mean FID than RUN/best/'s exports the model there."""
+        from core.files import write_json_atomic, write_text_atomic
+        from metrics.during_training import best_so_far
+        from metrics.fid import MetricError
+        for n in self.nets.values():
+            n.set_train(False)
+        try:
+            scores = self.evaluator.evaluate(self.nets)
+        except MetricError as e:
+            write(f"[eval {self.iteration}] skipped: {e}")
+            return
+        finally:
+            for n in self.nets.values():
+                n.set_train(True)
+        write(f"[eval {self.iteration}] " + "  ".join(
+            f"{k}: FID {v['fid']:.3f} KID {v['kid_mean']:.5f}" for k, v in scores.items()))
+        mean_fid = float(np.mean([v["fid"] for v in scores.values()]))
+        path = os.path.join(self.run_dir, "eval.jsonl")
+        try:
+            old = open(path, encoding="utf-8").read() if os.path.isfile(path) else ""
+            write_text_atomic(path, old + json.dumps({"iteration": self.iteration, "mean_fid": mean_fid,
+                                                      "scores": scores}) + "\n")
+            best = best_so_far(self.run_dir)
+            if best is None or mean_fid < best:
+                best_dir = os.path.join(self.run_dir, "best")
+                self.family.export(self.nets, self.cfg, best_dir,
+                                   label=f"trained {self.cfg['arch']}, best FID {mean_fid:.3f} at iteration "
+                                         f"{self.iteration}")
+                write_json_atomic(os.path.join(best_dir, "best.json"),
+                                  {"iteration": self.iteration, "mean_fid": mean_fid, "scores": scores})
+                write(f"[eval {self.iteration}] best so far (mean FID {mean_fid:.3f}) -> {best_dir}")
+        except OSError as e:
+            raise TrainingStopped(f"cannot write the evaluation: {_reason(e)}; {self._last_complete()}") from None
+
     def write_samples(self):
         from data.images import write_image_atomic
         for n in self.nets.values():
