@@ -11,6 +11,7 @@ norm's running statistics move once per iteration as in the original. The lr dec
 0. Dropout draws its masks from step counters saved with the network (models.layers.Dropout), so a resumed
 run is exact with dropout on too.
 """
+import numpy as np
 from mindspore import nn, ops
 
 from training.losses import GradientPenalty, gan_loss, l1
@@ -98,6 +99,32 @@ class Pix2Pix(TranslationFamily):
             return aligned_batches(pairs, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
                                    cfg["iterations"], cfg.get("workers", 2), n_uniform=1, swap=swap)
         return TrainingData(factory, samples, notes, len(pairs), skipped)
+
+    def eval_sets(self, cfg, dataset_dir):
+        """The test pairs' sources translated, scored against their targets (read at their own size, as a
+        target image file would be)."""
+        from data.folders import DataError, aligned_pairs
+        from data.images import read_training_rgb
+        from data.pipelines import fixed_pairs
+        from metrics.during_training import EvalSet
+        try:
+            pairs, _ = aligned_pairs(dataset_dir, "test")
+        except DataError:
+            return []
+        swap = cfg["direction"] == "BtoA"
+
+        def target(a, b):
+            if b is None:                       # side by side: A | B
+                img = read_training_rgb(a)
+                w = img.shape[1] // 2
+                b_img, a_img = img[:, w:2 * w], img[:, :w]
+            else:
+                a_img, b_img = read_training_rgb(a), read_training_rgb(b)
+            t = a_img if swap else b_img
+            return np.ascontiguousarray(t.transpose(2, 0, 1), dtype=np.float32) / 255.0
+        sources = fixed_pairs(pairs, cfg["img_size"], len(pairs), swap)[0]
+        name = "B2A" if swap else "A2B"
+        return [EvalSet(name, sources, [target(a, b) for a, b in pairs], lambda nets, x: nets["G"](x))]
 
     def sample_grid(self, nets, samples, cfg):
         """Rows: input A, generated B, real B; columns: samples."""

@@ -21,7 +21,7 @@ from .fid import FeatureExtractor, MetricError, frechet_distance, kernel_incepti
 class EvalSet:
     name: str                 # e.g. "A2B"
     sources: np.ndarray       # (N, 3, s, s) float32 in [-1, 1]
-    real_files: list          # the real target images
+    real_files: list          # the real target images: paths, or (3, H, W) float32 arrays in [0, 1]
     translate: object         # translate(nets, x Tensor) -> image Tensor in [-1, 1]
 
 

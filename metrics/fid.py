@@ -100,11 +100,12 @@ class FeatureExtractor:
         return out.reshape(out.shape[0], -1)
 
     def stats_of(self, files, batch_size=50, keep_features=False, progress=None):
-        """Stats of `files`, read and run in batches (images of one size per batch; sizes may vary)."""
+        """Stats of `files` (paths, or (3, H, W) float32 arrays in [0, 1]), read and run in batches (images of
+        one size per batch; sizes may vary)."""
         acc = _Accumulator(self.dims, keep_features)
         pending = []
         for path in files:
-            img = read_fid_image(path)
+            img = path if isinstance(path, np.ndarray) else read_fid_image(path)
             if pending and (img.shape != pending[0].shape or len(pending) == batch_size):
                 acc.add(self.features(np.stack(pending)))
                 pending = []

@@ -171,3 +171,19 @@ def test_evaluation_while_training_scores_logs_and_keeps_the_best(inception, tmp
     assert r.returncode == 0 and "no Inception weights" in r.stdout and "[eval" not in r.stdout, r.stderr[-1000:]
     r = run_cli(args + ["--run_name", "big", "--inception", str(model)])
     assert r.returncode != 0 and "singular covariance" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pix2pix_is_scored_against_its_test_targets(inception, tmp_path):
+    """Pix2Pix: the test pairs' A halves translated, scored against their B halves (at their own size); the
+    mean FID joins the loss curve."""
+    from tests.helpers import make_digit_pairs
+    src, model = inception
+    make_digit_pairs(str(tmp_path / "pairs"), size=32, n_train=20, n_test=70)
+    r = run_cli(["train.py", "--model", "pix2pix", "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
+                 "--img_size", "32", "-q", "--dataset", str(tmp_path / "pairs"), "--result_dir", str(tmp_path),
+                 "--run_name", "p",
+                 "--iterations", "4", "--batch_size", "2", "--print_freq", "1", "--save_freq", "4", "--sample_freq",
+                 "4", "--eval_freq", "2", "--inception", str(model), "--eval_dims", "64"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "A2B (70 sources, 70 reals)" in r.stdout and "[eval 4] A2B: FID" in r.stdout
+    assert (tmp_path / "p" / "best" / "best.json").is_file() and (tmp_path / "p" / "loss_curve.png").is_file()

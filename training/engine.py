@@ -335,6 +335,21 @@ class GANTrainer:
         except OSError as e:
             raise TrainingStopped(f"cannot write the evaluation: {_reason(e)}; {self._last_complete()}") from None
 
+    def _eval_history(self):
+        """(iteration, mean FID) of RUN/eval.jsonl, in order; [] without one."""
+        path = os.path.join(self.run_dir, "eval.jsonl")
+        if not os.path.isfile(path):
+            return []
+        rows = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                    rows.append((int(r["iteration"]), float(r["mean_fid"])))
+                except (ValueError, KeyError):
+                    continue
+        return rows
+
     def write_samples(self):
         from data.images import write_image_atomic
         for n in self.nets.values():
@@ -365,6 +380,16 @@ class GANTrainer:
             cv2.polylines(img, [np.stack([x, y], 1).astype(np.int32)], False, color, 1, cv2.LINE_AA)
             cv2.putText(img, f"{name} [{lo:.3g}, {hi:.3g}]", (pad, 18 if k == 1 else 34),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
+        evals = self._eval_history()
+        if len(evals) >= 2 and its.max() > its.min():      # the mean FID of --eval_freq, on its own scale
+            ei = np.array([e[0] for e in evals], np.float64)
+            ev = np.array([e[1] for e in evals], np.float64)
+            ex = pad + (ei - its.min()) / (its.max() - its.min()) * (w - 2 * pad)
+            lo, hi = ev.min(), ev.max()
+            ey = h - pad - (ev - lo) / max(1e-12, hi - lo) * (h - 2 * pad)
+            cv2.polylines(img, [np.stack([ex, ey], 1).astype(np.int32)], False, (30, 150, 30), 2, cv2.LINE_AA)
+            cv2.putText(img, f"mean FID [{lo:.4g}, {hi:.4g}]", (pad, 50), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        (30, 150, 30), 1, cv2.LINE_AA)
         cv2.putText(img, f"iteration {int(its.min())}..{int(its.max())}", (w - 220, h - 12),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         try:
