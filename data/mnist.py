@@ -148,7 +148,8 @@ def image_set(dataset_dir, img_size, labelled):
         if len(classes) < 2 or not paths:
             raise DataError(f"{dataset_dir} has neither MNIST files nor class subfolders of images "
                             f"(found {len(classes)} subfolders, {len(paths)} images)")
-        empty = [c for k, c in enumerate(classes) if k not in set(labels)]
+        present = set(labels)
+        empty = [c for k, c in enumerate(classes) if k not in present]
         if empty:
             raise DataError(f"class folder{'s' if len(empty) > 1 else ''} without readable images: "
                             f"{', '.join(os.path.join(dataset_dir, c) for c in empty)}")

@@ -65,3 +65,15 @@ def unpaired_eval_sets(cfg, dataset_dir, a2b, b2a):
         return []
     return [EvalSet("A2B", fixed_batch(files_a, cfg["img_size"], len(files_a)), files_b, a2b),
             EvalSet("B2A", fixed_batch(files_b, cfg["img_size"], len(files_b)), files_a, b2a)]
+
+
+def wgan_gp_config_problem(cfg, what):
+    """The checks every WGAN-GP family needs: at least one critic step, and GRAPH mode (MindSpore 2.10's
+    PyNative second-order gradient gives zero for a critic's dense heads after a convolution and an
+    activation: tests/test_losses.py, test_gradient_penalty_on_the_stgan_critic_...). One line, or None."""
+    if cfg["n_critic"] < 1:
+        return "--n_critic must be at least 1"
+    if cfg.get("mode") == "pynative":
+        return (f"--mode pynative cannot train {what}: MindSpore 2.10's PyNative second-order gradients drop the "
+                f"gradient penalty's terms for the critic's dense layers; use --mode graph (the default)")
+    return None

@@ -19,7 +19,7 @@ from mindspore import nn, ops
 from data.celeba import HAIR_COLOURS
 from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
 from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, register_family
-from .common import grid, to_img
+from .common import grid, to_img, wgan_gp_config_problem
 
 CELEBA_5 = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 RAFD_8 = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
@@ -223,12 +223,7 @@ class StarGAN(Family):
             return f"--img_size {cfg['img_size']} must be a multiple of 2^d_repeat_num = {2 ** r}"
         if cfg["img_size"] % 4:
             return f"--img_size {cfg['img_size']} must be a multiple of 4 (two stride-2 layers in G)"
-        if cfg["n_critic"] < 1:
-            return "--n_critic must be at least 1"
-        if cfg.get("mode") == "pynative":
-            return ("--mode pynative cannot train StarGAN: MindSpore 2.10's PyNative second-order gradients are "
-                    "wrong for the gradient penalty (see STGAN); use --mode graph (the default)")
-        return None
+        return wgan_gp_config_problem(cfg, "StarGAN")
 
     def finalize_schedule(self, cfg, n_train):
         if cfg.get("iterations") is None:

@@ -17,7 +17,7 @@ from data.celeba import CELEBA_13
 from inference.attributes import edit_columns
 from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
 from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, parse_bool, register_family
-from .common import grid, to_img
+from .common import grid, to_img, wgan_gp_config_problem
 
 COMMON = dict(lr=2e-4, beta1=0.5, beta2=0.999, weight_decay=0.0, batch_size=32, n_epochs=100, iterations=None,
               print_freq=100, save_freq=2000, sample_freq=500, seed=0, img_size=128, dim=64, enc_layers=5,
@@ -164,14 +164,7 @@ class STGAN(Family):
         for key in ("shortcut_layers", "inject_layers"):
             if not 0 <= cfg[key] < cfg["dec_layers"]:
                 return f"--{key} must be between 0 and dec_layers - 1"
-        if cfg["n_critic"] < 1:
-            return "--n_critic must be at least 1"
-        if cfg.get("mode") == "pynative":
-            # MindSpore 2.10's PyNative second-order gradient gives zero for the critic's dense heads (after a
-            # convolution and an activation): tests/test_losses.py, test_gradient_penalty_on_the_stgan_critic_...
-            return ("--mode pynative cannot train STGAN / AttGAN: MindSpore 2.10's PyNative second-order gradients "
-                    "drop the gradient penalty's terms for the critic's dense layers; use --mode graph (the default)")
-        return None
+        return wgan_gp_config_problem(cfg, "STGAN / AttGAN")
 
     def finalize_schedule(self, cfg, n_train):
         """An epoch is n_train / (batch_size * n_critic) iterations (each takes n_critic batches); the lr drops

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from .fid import FeatureExtractor, MetricError, frechet_distance, kernel_inception_distance
+from .fid import Accumulator, FeatureExtractor, MetricError, frechet_distance, kernel_inception_distance
 
 
 @dataclasses.dataclass
@@ -44,16 +44,16 @@ class TrainingEvaluator:
         import mindspore as ms
         out = {}
         for s in self.sets:
-            feats = []
+            acc = Accumulator(self.extractor.dims, keep=True)
             for i in range(0, len(s.sources), self.batch_size):
                 y = s.translate(nets, ms.Tensor(s.sources[i:i + self.batch_size])).asnumpy()
                 u8 = np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)       # as a saved PNG
-                feats.append(self.extractor.features(u8.astype(np.float32) / 255.0))
-            f = np.concatenate(feats)
-            mu, sigma = f.astype(np.float64).mean(0), np.cov(f.astype(np.float64), rowvar=False)
-            real = self.real[s.name]
-            km, ks = kernel_inception_distance(real.features, f, subsets=20, subset_size=min(1000, len(f)))
-            out[s.name] = {"fid": frechet_distance(real.mu, real.sigma, mu, sigma), "kid_mean": km, "kid_std": ks}
+                acc.add(self.extractor.features(u8.astype(np.float32) / 255.0))
+            fake, real = acc.stats(), self.real[s.name]
+            km, ks = kernel_inception_distance(real.features, fake.features, subsets=20,
+                                               subset_size=min(1000, fake.n))
+            out[s.name] = {"fid": frechet_distance(real.mu, real.sigma, fake.mu, fake.sigma), "kid_mean": km,
+                           "kid_std": ks}
         return out
 
 

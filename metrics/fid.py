@@ -54,7 +54,9 @@ class Stats:
     features: np.ndarray = None
 
 
-class _Accumulator:
+class Accumulator:
+    """Features in, batch by batch; Stats out (float64 sums; the features themselves only with keep)."""
+
     def __init__(self, dims, keep):
         self.n, self.s1, self.s2 = 0, np.zeros(dims), np.zeros((dims, dims))
         self.kept = [] if keep else None
@@ -102,7 +104,7 @@ class FeatureExtractor:
     def stats_of(self, files, batch_size=50, keep_features=False, progress=None):
         """Stats of `files` (paths, or (3, H, W) float32 arrays in [0, 1]), read and run in batches (images of
         one size per batch; sizes may vary)."""
-        acc = _Accumulator(self.dims, keep_features)
+        acc = Accumulator(self.dims, keep_features)
         pending = []
         for path in files:
             img = path if isinstance(path, np.ndarray) else read_fid_image(path)
