@@ -146,7 +146,8 @@ def _evaluator(args, family, cfg, dataset_dir, log):
         raise cli.UserError("--eval_freq must be 0 (off) or positive")
     sets = family.eval_sets(cfg, dataset_dir)
     if not sets:
-        log(f"--eval_freq: {family.name} has no test split to score here (testA/ and testB/): evaluation off")
+        log(f"--eval_freq: no test split of {dataset_dir} for {family.name} to score (see docs/families.md): "
+            f"evaluation off")
         return None, 0
     if not os.path.isfile(os.path.join(args.inception, "model.json")):
         log(f"--eval_freq: no Inception weights at {args.inception} (convert pytorch-fid's "

@@ -33,6 +33,8 @@ TASKS = {
                        "5 WGAN-GP D steps + 1 G step",
     "stargan_train_b4": "StarGAN training iteration (5 CelebA domains, conv_dim 64, 6 blocks, D 6 layers), 128 px, "
                         "batch 4: 5 WGAN-GP D steps + 1 G step",
+    "fid_features_b50": "FID Inception pool3 features (pytorch-fid's network and resizing), 50 images of 128 px "
+                        "resized to 299, inference",
     "dcgan_train_b64": "DCGAN training iteration (nz 100, ngf = ndf = 64, RGB), 64 px, batch 64: D step + G step",
 }
 
@@ -75,28 +77,33 @@ def _child(side):
             n.set_train(True)
         return tr
 
+    def inference(ref, x, model, cfg, rules_of):
+        """(run, (ref, inputs)) of an eval-mode forward of `ref` (torch side) or of the registry's `model` with
+        its weights (MindSpore side, CPU kernels in); rules_of(net) -> key rules, or None for same names."""
+        if side == "torch":
+            xt = torch.from_numpy(x)
+
+            def run():
+                with torch.no_grad():
+                    ref(xt)[0].sum().item()
+            return run, (ref, (xt,))
+        import kernels
+        import models
+        from torch_refs.weights import load_into_ms, torch_state_numpy
+        net = models.create_model(model, **cfg)
+        load_into_ms(net, torch_state_numpy(ref), rules_of(net) if rules_of else None)
+        kernels.accelerate(net)
+        net.set_train(False)
+        xm = ms.Tensor(x)
+        return (lambda: net(xm)[0].asnumpy()), None
+
     def build(task):
         rng = np.random.default_rng(0)
         if task.startswith("p2c_infer"):
             b = 4 if task.endswith("b4") else 1
             x = rng.uniform(-1, 1, (b, 3, 256, 256)).astype(np.float32)
             ref = randomize_torch(P2CGeneratorRef(32, 256, True)).eval()
-            if side == "torch":
-                xt = torch.from_numpy(x)
-
-                def run():
-                    with torch.no_grad():
-                        ref(xt)[0].sum().item()
-                return run, (ref, (xt,))
-            import models
-            from torch_refs.weights import load_into_ms, torch_state_numpy
-            import kernels
-            net = load_into_ms(models.create_model("ugatit_p2c_generator", ngf=32, img_size=256, light=True),
-                               torch_state_numpy(ref))
-            kernels.accelerate(net)
-            net.set_train(False)
-            xm = ms.Tensor(x)
-            return (lambda: net(xm)[0].asnumpy()), None
+            return inference(ref, x, "ugatit_p2c_generator", dict(ngf=32, img_size=256, light=True), None)
         if task == "ugatit_train_b1":
             a = rng.uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32)
             bb = rng.uniform(-1, 1, (1, 3, 256, 256)).astype(np.float32)
@@ -187,6 +194,12 @@ def _child(side):
             def run():
                 tr.iteration_step([inputs])[2].asnumpy()
             return run, None
+        if task == "fid_features_b50":
+            from torch_refs.inception_ref import fid_reference
+            x = rng.uniform(0, 1, (50, 3, 128, 128)).astype(np.float32)
+            from models.inception import torch_key_rules
+            return inference(fid_reference((3,), seed=0), x, "fid_inception", dict(output_blocks=(3,)),
+                             torch_key_rules)
         raise ValueError(task)
 
     def cyclegan_torch_nets(seed=0):
@@ -203,8 +216,8 @@ def _child(side):
         task = cmd["task"]
         if cmd.get("op") == "flops":
             from torch.utils.flop_counter import FlopCounterMode
-            _, extra = build(task) if task.startswith("p2c") else (None, None)
-            if task.startswith("p2c"):
+            _, extra = build(task) if task.startswith(("p2c", "fid")) else (None, None)
+            if task.startswith(("p2c", "fid")):
                 ref, args = extra
                 with FlopCounterMode(display=False) as fc, torch.no_grad():
                     ref(*args)

@@ -62,7 +62,8 @@ class TrainingData:
 class Losses:
     """A family's loss Cells. generator(*batch) -> (loss, terms[, feeds]); discriminator(*batch, *fed) ->
     (loss, terms), fed being the G step's feeds (through `Family.d_feed`) or d_inputs(*batch)'s outputs, a
-    forward run before each D step outside its gradient (for families whose D step regenerates its fakes)."""
+    forward run before each D step outside its gradient (for families whose D step regenerates its fakes).
+    A family without discriminators (a classifier) gives `discriminator=None`: its one loss is the generator's."""
     generator: object
     discriminator: object
     d_inputs: object = None
@@ -92,7 +93,7 @@ class Family:
     archs = {}                # arch name -> published default config
     default_arch = ""
     generators = ()           # networks the generator optimiser owns
-    discriminators = ()       # networks the discriminator optimiser owns
+    discriminators = ()       # networks the discriminator optimiser owns (none: one optimiser, no D step)
     d_first = True            # each iteration: the D steps, then the G step (else the G step first)
     feeds_d = ()              # names of the generator loss's feeds, in the D loss's argument order
     net_keys = ()             # config keys that shape the networks: a resume or fine-tune must agree on them

@@ -67,6 +67,18 @@ def unpaired_eval_sets(cfg, dataset_dir, a2b, b2a):
             EvalSet("B2A", fixed_batch(files_b, cfg["img_size"], len(files_b)), files_a, b2a)]
 
 
+def celeba_split(dataset_dir, selected):
+    """CelebA's attribute list for `selected` attributes: (all paths, all attrs, training paths, training
+    attrs, test indices (the training ones without a test partition), skipped files, a log line)."""
+    from data.celeba import read_attribute_list
+    paths, attrs, skipped, split = read_attribute_list(dataset_dir, selected)
+    train = split["train"] or list(range(len(paths)))
+    test = split["test"] or train
+    note = (f"{len(train)} training images, attributes: {' '.join(selected)}"
+            + (f" ({len(skipped)} listed images missing, skipped)" if skipped else ""))
+    return paths, attrs, [paths[i] for i in train], attrs[train], test, skipped, note
+
+
 def wgan_gp_config_problem(cfg, what):
     """The checks every WGAN-GP family needs: at least one critic step, and GRAPH mode (MindSpore 2.10's
     PyNative second-order gradient gives zero for a critic's dense heads after a convolution and an

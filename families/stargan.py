@@ -321,6 +321,44 @@ class StarGAN(Family):
                                      crop="stargan")
         return TrainingData(factory, samples, notes, len(tr_paths), skipped)
 
+    def eval_sets(self, cfg, dataset_dir):
+        """One set per target domain, as StarGAN v2 scores its translations: the test images not in the domain
+        translated into it (StarGAN's test targets), against the test images in it. Both sides at the training
+        crop and size (reals quantised to 8 bits), so the score compares translations, not crops. [] without
+        a test split (CelebA's list_eval_partition.txt, or DIR/test/<domain>/)."""
+        import os
+
+        from data.celeba import load_face, read_attribute_list
+        from data.folders import DataError, domain_folders
+        from metrics.during_training import EvalSet
+        domains = cfg["label_mode"] == "domains"
+        names = self.names(cfg)
+        if domains:
+            try:
+                _, _, _, paths, lab, _ = domain_folders(dataset_dir)
+            except DataError:
+                return []
+            labels = np.eye(len(names), dtype=np.float32)[lab] if len(paths) else None
+        elif os.path.isfile(os.path.join(dataset_dir, "list_eval_partition.txt")):
+            all_paths, attrs, _, split = read_attribute_list(dataset_dir, cfg["selected_attrs"])
+            paths, labels = [all_paths[i] for i in split["test"]], attrs[split["test"]]
+        else:
+            return []
+        if not len(paths):
+            return []
+        x = np.stack([load_face(p, cfg["img_size"], crop="stargan") for p in paths])
+        reals = np.round((x + 1.0) * 127.5) / 255.0
+        exclusive = self.exclusive(cfg)
+        sets = []
+        for k, name in enumerate(names):
+            src, dst = np.flatnonzero(labels[:, k] < 0.5), np.flatnonzero(labels[:, k] > 0.5)
+            if not len(src) or not len(dst):
+                continue
+            targets = np.stack([target_labels(labels[i], names, exclusive, domains)[k] for i in src])
+            sets.append(EvalSet(f"to_{name}", x[src], list(reals[dst].astype(np.float32)),
+                                lambda nets, xs, c: nets["G"](xs, c), targets.astype(np.float32)))
+        return sets
+
     def sample_grid(self, nets, samples, cfg):
         """Rows: samples; columns: the input, then each target domain (as the original's sample sheets)."""
         x, labels = samples

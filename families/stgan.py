@@ -17,7 +17,7 @@ from data.celeba import CELEBA_13
 from inference.attributes import edit_columns
 from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
 from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, parse_bool, register_family
-from .common import grid, to_img, wgan_gp_config_problem
+from .common import celeba_split, grid, to_img, wgan_gp_config_problem
 
 COMMON = dict(lr=2e-4, beta1=0.5, beta2=0.999, weight_decay=0.0, batch_size=32, n_epochs=100, iterations=None,
               print_freq=100, save_freq=2000, sample_freq=500, seed=0, img_size=128, dim=64, enc_layers=5,
@@ -206,14 +206,10 @@ class STGAN(Family):
         return Losses(GeneratorLoss(nets, cfg), DiscriminatorLoss(nets, cfg), Translate(nets, cfg))
 
     def data(self, cfg, dataset_dir):
-        from data.celeba import load_face, read_attribute_list
+        from data.celeba import load_face
         from data.pipelines import attribute_batches
-        paths, attrs, skipped, split = read_attribute_list(dataset_dir, cfg["selected_attrs"])
-        train = split["train"] or list(range(len(paths)))
-        test = split["test"] or train
-        tr_paths, tr_attrs = [paths[i] for i in train], attrs[train]
-        notes = [f"{len(tr_paths)} training images, attributes: {' '.join(cfg['selected_attrs'])}"
-                 + (f" ({len(skipped)} listed images missing, skipped)" if skipped else "")]
+        paths, attrs, tr_paths, tr_attrs, test, skipped, note = celeba_split(dataset_dir, cfg["selected_attrs"])
+        notes = [note]
         k = test[:4]
         samples = (np.stack([load_face(paths[i], cfg["img_size"]) for i in k]), attrs[k])
         per_iter = cfg["n_critic"]

@@ -22,7 +22,8 @@ class EvalSet:
     name: str                 # e.g. "A2B"
     sources: np.ndarray       # (N, 3, s, s) float32 in [-1, 1]
     real_files: list          # the real target images: paths, or (3, H, W) float32 arrays in [0, 1]
-    translate: object         # translate(nets, x Tensor) -> image Tensor in [-1, 1]
+    translate: object         # translate(nets, x Tensor[, condition Tensor]) -> image Tensor in [-1, 1]
+    conditions: object = None  # (N, c) float32, one per source (e.g. StarGAN's target labels), or None
 
 
 class TrainingEvaluator:
@@ -46,7 +47,11 @@ class TrainingEvaluator:
         for s in self.sets:
             acc = Accumulator(self.extractor.dims, keep=True)
             for i in range(0, len(s.sources), self.batch_size):
-                y = s.translate(nets, ms.Tensor(s.sources[i:i + self.batch_size])).asnumpy()
+                x = ms.Tensor(s.sources[i:i + self.batch_size])
+                if s.conditions is None:
+                    y = s.translate(nets, x).asnumpy()
+                else:
+                    y = s.translate(nets, x, ms.Tensor(s.conditions[i:i + self.batch_size])).asnumpy()
                 u8 = np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)       # as a saved PNG
                 acc.add(self.extractor.features(u8.astype(np.float32) / 255.0))
             fake, real = acc.stats(), self.real[s.name]

@@ -35,11 +35,12 @@ def test_families_registry_and_their_options():
     import train
     from families import Family, get_family, list_families
     common = {f for f, _ in train.COMMON_FLAGS} | set(train.RUNTIME_KEYS)
-    assert {"ugatit", "cyclegan", "pix2pix", "stgan", "stargan", "dcgan", "cgan"} <= set(list_families())
+    assert {"ugatit", "cyclegan", "pix2pix", "stgan", "stargan", "dcgan", "cgan", "attr_classifier"} <= \
+        set(list_families())
     for name in list_families():
         fam = get_family(name)
         assert isinstance(fam, Family) and fam.name == name and fam.default_arch in fam.archs
-        assert fam.generators and fam.discriminators and fam.net_keys and fam.data_layout
+        assert fam.generators and fam.net_keys and fam.data_layout   # no discriminators: a classifier
         flags = [o.name for o in fam.options]
         assert len(flags) == len(set(flags)) and not set(flags) & common, name
         for arch in fam.archs:

@@ -187,3 +187,40 @@ def test_pix2pix_is_scored_against_its_test_targets(inception, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "A2B (70 sources, 70 reals)" in r.stdout and "[eval 4] A2B: FID" in r.stdout
     assert (tmp_path / "p" / "best" / "best.json").is_file() and (tmp_path / "p" / "loss_curve.png").is_file()
+
+
+def test_stargan_is_scored_per_target_domain(inception, tmp_path):
+    """StarGAN: one set per domain, the test images without it translated into it (its test targets: a colour
+    of the exclusive group switched on, the others off; Thick toggled on), against the test images with it,
+    both at the training crop and size; the sets score in eval mode."""
+    import mindspore as ms
+    from families import get_family
+    from metrics.during_training import TrainingEvaluator
+    from tests.helpers import digit_grays, render_star_digit, write_celeba_layout
+    grays = digit_grays(32)[:150]
+    names = ["Red", "Green", "Thick"]
+    k = np.arange(150)
+    attrs = np.stack([k % 2, 1 - k % 2, (k // 2) % 2], 1)         # Red xor Green; Thick on half of each
+    images = [render_star_digit(g, [a[0], a[1], 0, a[2]]) for g, a in zip(grays, attrs)]
+    write_celeba_layout(str(tmp_path / "toy"), images, names, attrs, 10)
+    fam = get_family("stargan")
+    cfg = dict(fam.defaults("stargan"), selected_attrs=names, exclusive_attrs=["Red", "Green"], g_conv_dim=8,
+               g_repeat_num=1, d_conv_dim=8, d_repeat_num=3, img_size=32, label_mode="attributes")
+    sets = fam.eval_sets(cfg, str(tmp_path / "toy"))
+    assert [s.name for s in sets] == ["to_Red", "to_Green", "to_Thick"]
+    test = attrs[10:]
+    for j, s in enumerate(sets):
+        assert len(s.sources) == (test[:, j] == 0).sum() and len(s.real_files) == (test[:, j] == 1).sum()
+        assert (s.conditions[:, j] == 1).all()
+        if j < 2:                                    # the other colour of the group is switched off
+            assert (s.conditions[:, 1 - j] == 0).all()
+        else:                                        # a non-exclusive edit keeps the colours
+            np.testing.assert_array_equal(s.conditions[:, :2], test[test[:, 2] == 0][:, :2])
+        assert s.real_files[0].min() >= 0 and s.real_files[0].max() <= 1 and s.real_files[0].shape == (3, 32, 32)
+    ms.set_seed(0)
+    nets = fam.build_nets(cfg)
+    for n in nets.values():
+        n.set_train(False)
+    scores = TrainingEvaluator(sets, str(inception[1]), 64).evaluate(nets)
+    assert set(scores) == {"to_Red", "to_Green", "to_Thick"}
+    assert all(v["fid"] > 0 and np.isfinite(v["kid_mean"]) for v in scores.values())

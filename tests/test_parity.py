@@ -113,6 +113,8 @@ ROWS = [
              img_size=64), ((2, 3, 64, 64), (2, 13)), _bn_rules("batch"), seed=3),
     Row("stgan_D", "stgan_discriminator", lambda c: stgan_ref.STGANDiscriminatorRef(**c),
         dict(n_attrs=13, dim=8, n_layers=5, fc_dim=64, img_size=64), ((2, 3, 64, 64),), _bn_rules("batch"), seed=3),
+    Row("attr_classifier", "attr_classifier", lambda c: stgan_ref.AttributeClassifierRef(**c),
+        dict(n_attrs=13, dim=8, n_layers=5, fc_dim=64, img_size=64), ((2, 3, 64, 64),), _bn_rules("batch"), seed=3),
     # StarGAN: (image, target labels) -> image, tracked InstanceNorm; critic -> (source map, domain logits)
     Row("stargan_G_rep3", "stargan_generator", _stargan_g, dict(conv_dim=8, c_dim=5, repeat_num=3),
         ((2, 3, 32, 32), (2, 5)), _stargan_rules, seed=4),

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import (STAR_ATTRS, assert_resume_after_sigkill_is_exact, digit_labels, make_star_digits,
-                           render_star_digit, run_cli, star_classifier, star_digit_reader)
+from tests.helpers import (STAR_ATTRS, assert_resume_after_sigkill_is_exact, attr_accuracy, digit_labels,
+                           make_star_digits, render_star_digit, run_cli, star_classifier, star_digit_reader,
+                           train_attr_classifier)
 
 SIZES = ["--model", "stargan", "--g_conv_dim", "16", "--g_repeat_num", "2", "--d_conv_dim", "16",
          "--d_repeat_num", "3", "--img_size", "32", "-q"]
@@ -71,9 +72,11 @@ def test_stargan_learns_each_toy_domain_and_test_py_serves_it(star, tmp_path):
     root, grays, attrs, digits = star
     fam = get_family("stargan")
     cfg = dict(fam.defaults("stargan"), selected_attrs=list(STAR_ATTRS), g_conv_dim=16, g_repeat_num=2,
-               d_conv_dim=16, d_repeat_num=3, img_size=32, label_mode="attributes")
+               d_conv_dim=16, d_repeat_num=3, img_size=32, label_mode="attributes", exclusive_attrs=EXCLUSIVE)
     ms.set_seed(0)
-    untrained = use_instance_stats(fam.build_nets(cfg)["G"])
+    untrained_nets = fam.build_nets(cfg)
+    fam.export(untrained_nets, cfg, str(tmp_path / "untrained"))
+    untrained = use_instance_stats(untrained_nets["G"])
     untrained.set_train(False)
     r = run_cli(["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--run_name", "star",
                  "--iterations", "250", "--batch_size", "16", "--lr", "1e-3", "--print_freq", "50",
@@ -92,6 +95,14 @@ def test_stargan_learns_each_toy_domain_and_test_py_serves_it(star, tmp_path):
     failed = {n: str(v) for n, v in verdicts.items() if not v.passed}
     assert not failed, failed
     assert Image.open(tmp_path / "star" / "samples" / "0000250.png").size == (32 * 5, 32 * 4)
+    # eval.py --attr_accuracy (StarGAN's targets: a colour switched on, Thick toggled), read by a classifier
+    # trained on StarGAN's crop: every domain edited, far above the untrained generator
+    clf = train_attr_classifier(root, STAR_ATTRS, tmp_path, crop="stargan")
+    trained = attr_accuracy(model, clf, root, tmp_path / "trained.json")
+    before = attr_accuracy(tmp_path / "untrained", clf, root, tmp_path / "untrained.json")
+    assert min(trained["classifier_accuracy"].values()) >= 0.95, trained
+    assert min(v["accuracy"] for v in trained["attributes"].values()) >= 0.75, trained
+    assert trained["mean_accuracy"] >= before["mean_accuracy"] + 0.25, (trained, before)
 
     # test.py: the strip (input, then each domain) equals the model's own forward on each target
     from families.stargan import target_labels

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import (DIGIT_ATTRS, assert_resume_after_sigkill_is_exact, digit_attribute_classifier,
-                           render_digit, run_cli)
+from tests.helpers import (DIGIT_ATTRS, assert_resume_after_sigkill_is_exact, attr_accuracy,
+                           digit_attribute_classifier, render_digit, run_cli, train_attr_classifier)
 
 TOY = ["--model", "stgan", "--selected_attrs", *DIGIT_ATTRS, "--dim", "16", "--enc_layers", "3", "--dec_layers", "3",
        "--shortcut_layers", "2", "--inject_layers", "2", "--dis_dim", "16", "--dis_layers", "3",
@@ -105,8 +105,10 @@ def _train_and_judge(toy, tmp_path, arch, iterations):
     cfg = dict(fam.defaults(arch), selected_attrs=list(DIGIT_ATTRS), dim=16, enc_layers=3, dec_layers=3,
                shortcut_layers=2, inject_layers=2, dis_dim=16, dis_layers=3, dis_fc_dim=64, img_size=32)
     ms.set_seed(0)
-    untrained = fam.build_nets(cfg)["G"]
+    untrained_nets = fam.build_nets(cfg)
+    untrained = untrained_nets["G"]
     untrained.set_train(False)
+    fam.export(untrained_nets, cfg, str(tmp_path / "untrained"))
     r = run_cli(["train.py", "--dataset", str(root), "--result_dir", str(tmp_path), "--run_name", arch,
                  "--arch", arch, "--iterations", str(iterations), "--batch_size", "16", "--lr", "1e-3",
                  "--print_freq", "25", "--save_freq", str(iterations), "--sample_freq", str(iterations)] + TOY,
@@ -121,7 +123,7 @@ def _train_and_judge(toy, tmp_path, arch, iterations):
     assert not failed, failed
     assert min(kept.values()) > 0.8, kept
     assert "D_gp" in r.stdout and "G_att" in r.stdout
-    return model, truth, attrs
+    return model, truth, attrs, verdicts
 
 
 def test_stgan_learns_each_toy_edit_and_test_py_serves_it(toy, tmp_path):
@@ -130,7 +132,17 @@ def test_stgan_learns_each_toy_edit_and_test_py_serves_it(toy, tmp_path):
     digits, judges each edit; each attribute must beat its own baselines (tests/learning.py). Measured when
     written: Inverted 0.833, Dim 1.0, Red 1.0 (baselines at most 0.21, 0.58, 0.67), other attributes kept
     0.96-1.0."""
-    model, truth, attrs = _train_and_judge(toy, tmp_path, "stgan", 120)
+    model, truth, attrs, verdicts = _train_and_judge(toy, tmp_path, "stgan", 120)
+    # eval.py --attr_accuracy with a classifier the project trains: it agrees with the independent judge,
+    # and the untrained generator scores far lower
+    clf = train_attr_classifier(toy[0], DIGIT_ATTRS, tmp_path)
+    trained = attr_accuracy(model, clf, toy[0], tmp_path / "trained.json")
+    untrained = attr_accuracy(tmp_path / "untrained", clf, toy[0], tmp_path / "untrained.json")
+    assert min(trained["classifier_accuracy"].values()) >= 0.95, trained
+    for name, v in verdicts.items():
+        assert abs(trained["attributes"][name]["accuracy"] - v.score) <= 0.15, (name, trained, str(v))
+    assert trained["mean_accuracy"] >= untrained["mean_accuracy"] + 0.25, (trained, untrained)
+    assert trained["n_images"] == len(attrs)
     meta = json.loads((model / "model.json").read_text())
     assert meta["attributes"] == {"selected_attrs": list(DIGIT_ATTRS), "thres_int": 0.5, "label": "diff"}
     # test.py on a digit: a slider strip whose edit grows with the intensity, one intensity, every attribute
@@ -176,7 +188,7 @@ def test_stgan_learns_each_toy_edit_and_test_py_serves_it(toy, tmp_path):
 def test_attgan_learns_each_toy_edit(toy, tmp_path):
     """AttGAN (STU off, target attributes): the same toy and judge, 200 iterations. Measured when written:
     Inverted, Dim and Red 1.0, other attributes kept 0.92-1.0."""
-    model, _, _ = _train_and_judge(toy, tmp_path, "attgan", 200)
+    model, _, _, _ = _train_and_judge(toy, tmp_path, "attgan", 200)
     assert json.loads((model / "model.json").read_text())["attributes"]["label"] == "target"
 
 

@@ -108,3 +108,14 @@ class STGANDiscriminatorRef(nn.Module):
     def forward(self, x):
         h = self.conv(x).flatten(1)
         return self.fc_adv(h), self.fc_att(h)
+
+
+class AttributeClassifierRef(STGANDiscriminatorRef):
+    """The critic's trunk and attribute head alone (models/attr_classifier.py): one logit per attribute."""
+
+    def __init__(self, n_attrs=13, dim=64, n_layers=5, fc_dim=1024, img_size=128):
+        super().__init__(n_attrs, dim, n_layers, fc_dim, img_size)
+        del self.fc_adv
+
+    def forward(self, x):
+        return self.fc_att(self.conv(x).flatten(1))

@@ -138,14 +138,16 @@ class GANTrainer:
         # each optimiser's position is its own step count: D takes d_steps steps per iteration
         self.g_opt = nn.Adam(g_params, learning_rate=schedule(opt["G"]["lr"], cfg["decay_start"], cfg["iterations"]),
                              beta1=opt["G"]["beta1"], beta2=opt["G"]["beta2"], weight_decay=opt["G"]["weight_decay"])
+        # a family without a discriminator (a classifier) trains its one optimiser on n_critic = 1 batch
         self.d_opt = nn.Adam(d_params, learning_rate=schedule(opt["D"]["lr"], cfg["decay_start"] * self.d_steps,
                                                               cfg["iterations"] * self.d_steps),
-                             beta1=opt["D"]["beta1"], beta2=opt["D"]["beta2"], weight_decay=opt["D"]["weight_decay"])
+                             beta1=opt["D"]["beta1"], beta2=opt["D"]["beta2"],
+                             weight_decay=opt["D"]["weight_decay"]) if d_params else None
         losses = family.losses(nets, cfg)
         self.g_loss, self.d_loss, self.d_inputs = losses.generator, losses.discriminator, losses.d_inputs
         self._d_inputs = ms.jit(self.d_inputs.construct) if (jit and self.d_inputs is not None) else self.d_inputs
         self.g_step = make_train_step(self.g_loss, self.g_opt, jit, family.clamp01_params(nets))
-        self.d_step = make_train_step(self.d_loss, self.d_opt, jit)
+        self.d_step = make_train_step(self.d_loss, self.d_opt, jit) if self.d_opt is not None else None
         self.feeds_d = tuple(family.feeds_d)
         self.d_feed = family.d_feed(cfg)
         self.history = []   # (iteration, d_loss, g_loss, {term: value})
@@ -170,6 +172,9 @@ class GANTrainer:
         """One iteration: n_critic discriminator steps (each on its own batch) and one generator step.
         `batches`: a list of n_critic input tuples; the generator uses the last."""
         d_loss = d_terms = None
+        if self.d_step is None:
+            g_loss, g_terms, _ = self.generator_step(batches[-1])
+            return None, {}, g_loss, g_terms
         if self.family.d_first:
             for inputs in batches:
                 d_loss, d_terms = self.discriminator_step(inputs)
@@ -184,7 +189,8 @@ class GANTrainer:
     def state_cells(self):
         cells = dict(self.nets)
         cells["G_optim"] = self.g_opt
-        cells["D_optim"] = self.d_opt
+        if self.d_opt is not None:
+            cells["D_optim"] = self.d_opt
         return cells
 
     def save(self):
@@ -261,13 +267,14 @@ class GANTrainer:
                     if it % cfg["print_freq"] == 0 or it == total:
                         terms = {k: float(t.asnumpy()) for k, t in g_terms.items()}
                         terms.update({k: float(t.asnumpy()) for k, t in d_terms.items()})
-                        dl, gl = float(d_loss.asnumpy()), float(g_loss.asnumpy())
-                        if not (math.isfinite(dl) and math.isfinite(gl)):
+                        dl = None if d_loss is None else float(d_loss.asnumpy())
+                        gl = float(g_loss.asnumpy())
+                        if not (math.isfinite(gl) and (dl is None or math.isfinite(dl))):
                             raise FloatingPointError(f"loss is not finite at iteration {it} (d {dl}, g {gl})")
                         self.history.append((it, dl, gl, terms))
                         named = " ".join(f"{k}: {v:.4f}" for k, v in terms.items())
-                        line = (f"[{it:6d}/{total}] time: {time.time() - t0:7.1f}s d_loss: {dl:.6f} "
-                                f"g_loss: {gl:.6f} | {named}")
+                        losses = f"loss: {gl:.6f}" if dl is None else f"d_loss: {dl:.6f} g_loss: {gl:.6f}"
+                        line = f"[{it:6d}/{total}] time: {time.time() - t0:7.1f}s {losses} | {named}"
                         (bar.write if progress else self.log)(line)
                     if self.sample_inputs is not None and (it % cfg["sample_freq"] == 0 or it == total):
                         self.write_samples()
@@ -374,6 +381,8 @@ class GANTrainer:
         its = np.array([r[0] for r in self.history], np.float64)
         x = pad + (its - its.min()) / max(1e-9, its.max() - its.min()) * (w - 2 * pad)
         for k, color, name in ((1, (200, 30, 30), "d_loss"), (2, (30, 30, 200), "g_loss")):
+            if self.history[0][k] is None:      # no discriminator
+                continue
             v = np.array([r[k] for r in self.history], np.float64)
             lo, hi = v.min(), v.max()
             y = h - pad - (v - lo) / max(1e-12, hi - lo) * (h - 2 * pad)
