@@ -14,6 +14,7 @@
                                                               # -> out/dcgan/samples.png, interpolation.png
   python test.py --model cgan --checkpoint runs/digits_cgan/model --label 3 --num 16   # -> out/cgan/label3.png
   python test.py --model stgan --help                         # a family's own options
+  python test.py --onnx genA2B.onnx --photo_path x.jpg         # an exported generator, without MindSpore
 
 Photos that need it go through the face front end (detect, level the eyes, crop, white background). Outputs
 are written atomically as <photo name>_<suffix>.png; existing outputs are kept unless --overwrite (a rerun
@@ -117,10 +118,44 @@ def generate(family, args):
     return 0
 
 
+def onnx_parser():
+    ap = argparse.ArgumentParser(description="Run an exported image-to-image generator (export.py --format ONNX) "
+                                             "on photos with onnxruntime, without MindSpore.")
+    ap.add_argument("--onnx", required=True, help="the .onnx file")
+    ap.add_argument("--photo_path", required=True, help="a photo or a folder of photos")
+    ap.add_argument("--save_path", default=None, help="output file (single photo) or folder (default: out/onnx/)")
+    ap.add_argument("--preprocess", choices=["face", "resize"], default=None,
+                    help="face (the face front end; the default for cartoons) or resize (the default otherwise)")
+    ap.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def onnx_runner(args, out_folder):
+    from inference.cartoon import InferenceError
+    if not os.path.isfile(args.onnx):
+        return cli.fail(f"--onnx not found: {args.onnx}")
+    try:
+        cli.writable_dir(out_folder, "the output folder")
+        from deploy.onnx_run import OnnxRunner
+        return OnnxRunner(args.onnx, args.preprocess)
+    except (InferenceError, cli.UserError) as e:
+        return cli.fail(str(e))
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if cli.peek_flag(argv, "--onnx", None) is not None:
+        args = onnx_parser().parse_args(argv)
+        return run_photos(args, "onnx", lambda folder: onnx_runner(args, folder))
     family, args = parse_args(argv)
     if not family.takes_photos:
         return generate(family, args)
+    return run_photos(args, family.output_folder or family.name, lambda folder: _runner(family, args, folder))
+
+
+def run_photos(args, out_name, make_runner):
+    """Every photo of --photo_path through the runner make_runner(output folder) gives (or an exit code)."""
     from data.images import ImageReadError, list_images, read_rgb, write_image_atomic
 
     if not os.path.exists(args.photo_path):
@@ -129,10 +164,10 @@ def main(argv=None):
     photos = list_images(args.photo_path)
     if not photos:
         return cli.fail(f"no image files under {args.photo_path}")
-    out_dir = args.save_path or os.path.join(ROOT, "out", family.output_folder or family.name)
+    out_dir = args.save_path or os.path.join(ROOT, "out", out_name)
     explicit_file = single and args.save_path and os.path.splitext(args.save_path)[1]
     base = args.photo_path if not single else os.path.dirname(args.photo_path)
-    run = _runner(family, args, os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir)
+    run = make_runner(os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir)
     if isinstance(run, int):
         return run
 
@@ -146,11 +181,15 @@ def main(argv=None):
         print(f"model: {run.label}")
     pipe = None
     if run.needs_face:
+        from preprocess.detect import ModelFileMissing
         from preprocess.pipeline import FacePipeline
-        pipe = FacePipeline()
+        try:
+            pipe = FacePipeline()
+        except ModelFileMissing as e:
+            return cli.fail(str(e))
     from tqdm import tqdm
     ok, problems, written = 0, [], []
-    for src in tqdm(photos, desc=family.name, unit="img", disable=args.quiet or single, dynamic_ncols=True):
+    for src in tqdm(photos, desc=out_name, unit="img", disable=args.quiet or single, dynamic_ncols=True):
         existing = [d for d in (target(src, k, i == 0) for i, k in enumerate(run.suffixes)) if os.path.exists(d)]
         if existing and not args.overwrite:
             if single:

@@ -49,16 +49,28 @@ class Cartoonizer:
         self.img_size = int(entry["config"].get("img_size", 256))
         self.label = meta.get("label", meta.get("arch", "generator"))
 
+    def generate(self, x):
+        """The generator's image for x (1, 3, s, s) float32 in [-1, 1], as numpy."""
+        import mindspore as ms
+        return self.net(ms.Tensor(x))[0].asnumpy()
+
+    @classmethod
+    def from_generate(cls, generate, img_size, label):
+        """The same pre- and post-processing around another runtime's generator (e.g. an exported ONNX file):
+        generate(x (1, 3, s, s) float32 in [-1, 1]) -> (1, 3, s, s)."""
+        c = cls.__new__(cls)
+        c.generate, c.img_size, c.label = generate, int(img_size), label
+        return c
+
     def cartoonize(self, rgb, alpha=None):
         """rgb: HxWx3 uint8 aligned face; alpha: HxW in [0, 1] or None. Returns HxWx3 uint8."""
-        import mindspore as ms
         h, w = rgb.shape[:2]
         x = cv2.resize(rgb, (self.img_size, self.img_size), interpolation=cv2.INTER_AREA).astype(np.float32)
         if alpha is not None:
             a = cv2.resize(alpha.astype(np.float32), (self.img_size, self.img_size), interpolation=cv2.INTER_AREA)[:, :, None]
             x = x * a + 255.0 * (1.0 - a)
         x = (x / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        y = self.net(ms.Tensor(np.ascontiguousarray(x)))[0].asnumpy()[0].transpose(1, 2, 0)
+        y = self.generate(np.ascontiguousarray(x))[0].transpose(1, 2, 0)
         y = (y + 1.0) * 127.5
         if (h, w) != (self.img_size, self.img_size):
             y = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC if h > self.img_size else cv2.INTER_AREA)

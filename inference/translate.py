@@ -65,8 +65,19 @@ class Translator:
         self.label = meta.get("label", arch)
 
     def _run(self, net, x):
+        """net's output for x (1, C, H, W) float32 numpy, as numpy."""
         import mindspore as ms
-        return net(ms.Tensor(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x)
+        return net(ms.Tensor(np.ascontiguousarray(x))).asnumpy()
+
+    @classmethod
+    def from_run(cls, run, size=256, preprocess="resize", stride=4, label=""):
+        """The same pre- and post-processing around another runtime's generator (an exported ONNX file):
+        run(x (1, 3, H, W) float32 in [-1, 1]) -> the translated image, no cycle."""
+        t = cls.__new__(cls)
+        t.nets, t._run = [None], lambda net, x: run(np.ascontiguousarray(x))
+        t.out_domain, t.in_domain = "B", "A"
+        t.stride, t.size, t.preprocess, t.label = stride, size, preprocess, label
+        return t
 
     def translate(self, rgb):
         """rgb: HxWx3 uint8. Returns {"fake<out>": image, "rec<in>": image (with cycle)}, HxWx3 uint8 each."""
@@ -83,7 +94,7 @@ class Translator:
             outs.append(self._run(self.nets[1], outs[0]))
         result = {}
         for key, y in zip((f"fake{self.out_domain}", f"rec{self.in_domain}"), outs):
-            y = np.clip((y.asnumpy()[0].transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+            y = np.clip((y[0].transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
             if self.preprocess == "none":
                 y = y[:h, :w]
             elif self.preprocess == "resize" and (h, w) != y.shape[:2]:

@@ -18,6 +18,7 @@ What it does, in order (each step leaves every Parameter object, name and value 
 from mindspore import nn
 
 from models import layers
+from models.surgery import replace_cells, replace_child
 from . import cells as kc
 from . import ops as kops
 
@@ -82,23 +83,10 @@ def _fusions():
 NATIVE_TYPES = tuple(v for v in vars(kc).values() if isinstance(v, type) and issubclass(v, nn.Cell))
 
 
-def _replace(parent, key, new):
-    parent._cells[key] = new   # not setattr: that would prefix the parameter names again
-    if hasattr(parent, "cell_list"):
-        parent.cell_list = list(parent._cells.values())
-
-
 def _walk(cell, visit):
     """visit(child) -> a replacement or None, for every Cell below `cell`, parents first; native Cells are
     not entered."""
-    for key, child in list(cell._cells.items()):
-        if child is None or isinstance(child, NATIVE_TYPES):
-            continue
-        new = visit(child)
-        if new is not None:
-            _replace(cell, key, new)
-        else:
-            _walk(child, visit)
+    replace_cells(cell, visit, NATIVE_TYPES)
 
 
 def _outside_native(cell):
@@ -120,10 +108,10 @@ def _fuse_sequences(cell):
             if type(a) is layers.InstanceNorm2d and not a.affine and type(b) is nn.ReLU:
                 nxt = seq._cells[keys[i + 2]] if i + 2 < len(keys) else None
                 pad = nxt if type(nxt) is layers.ReflectionPad2d else None
-                _replace(seq, keys[i], kc.NormReLUPad(a.eps, pad.padding if pad is not None else 0))
-                _replace(seq, keys[i + 1], nn.Identity())
+                replace_child(seq, keys[i], kc.NormReLUPad(a.eps, pad.padding if pad is not None else 0))
+                replace_child(seq, keys[i + 1], nn.Identity())
                 if pad is not None:
-                    _replace(seq, keys[i + 2], nn.Identity())
+                    replace_child(seq, keys[i + 2], nn.Identity())
                 i += 3 if pad is not None else 2
             else:
                 i += 1

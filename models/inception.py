@@ -33,18 +33,19 @@ class BasicConv2d(nn.Cell):
         return self.relu(self.bn(self.conv(x)))
 
 
+_AVG3_SAME = ops.AvgPool(kernel_size=3, strides=1, pad_mode="SAME")     # SAME leaves the padding out of the count
+_MAX3 = {(1, 1): ops.MaxPool(kernel_size=3, strides=1, pad_mode="SAME"),  # SAME pads with -inf
+         (2, 0): ops.MaxPool(kernel_size=3, strides=2)}
+
+
 def _avg3_exclude_pad(x):
     """3x3 average pool, stride 1, padding 1, the padding left out of the count (count_include_pad False)."""
-    s = ops.avg_pool2d(x, 3, 1, 1, count_include_pad=True)
-    ones = ops.ones((1, 1, x.shape[2], x.shape[3]), x.dtype)
-    count = ops.avg_pool2d(ones, 3, 1, 1, count_include_pad=True)
-    return s / count
+    return _AVG3_SAME(x)
 
 
 def _max3(x, stride, padding=0):
-    if padding:
-        x = ops.pad(x, (padding, padding, padding, padding), value=float("-inf"))
-    return ops.max_pool2d(x, 3, stride)
+    """3x3 max pool: stride 2 unpadded, or stride 1 with padding 1 (the primitives that export to ONNX)."""
+    return _MAX3[(stride, padding)](x)
 
 
 class InceptionA(nn.Cell):
@@ -140,6 +141,17 @@ class InceptionE(nn.Cell):
         return ops.concat((self.branch1x1(x), b3, dd, self.branch_pool(pool)), 1)
 
 
+class BilinearResize(nn.Cell):
+    """`F.interpolate(x, size, mode="bilinear", align_corners=False)`, as pytorch-fid resizes its input."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = tuple(size)
+
+    def construct(self, x):
+        return ops.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+
+
 @register_model("fid_inception")
 class FIDInceptionV3(nn.Cell):
     """`output_blocks`: which of the 64 / 192 / 768 / 2048-channel outputs to return (indices 0-3, as
@@ -152,6 +164,7 @@ class FIDInceptionV3(nn.Cell):
             raise ValueError("output_blocks must name blocks 0 .. 3")
         self.last = self.output_blocks[-1]
         self.resize_input, self.normalize_input = resize_input, normalize_input
+        self.resize = BilinearResize((299, 299))
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -171,7 +184,7 @@ class FIDInceptionV3(nn.Cell):
 
     def construct(self, x):
         if self.resize_input:
-            x = ops.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            x = self.resize(x)
         if self.normalize_input:
             x = 2.0 * x - 1.0
         outs = ()

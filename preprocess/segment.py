@@ -6,7 +6,9 @@
   `input_1:0`, 384x384 RGB / 255 resized with INTER_AREA; output `sigmoid/Sigmoid:0`).
 Both return a float alpha in [0, 1] of the input's height and width.
 """
+import contextlib
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -17,9 +19,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TFLITE = os.path.join(ROOT, "pretrained_models", "selfie_segmentation.tflite")
 
 
+@contextlib.contextmanager
+def _native_stderr_dropped():
+    """TensorFlow's start-up chatter (its oneDNN notice, absl's "before InitializeLog" warning, TFLite's
+    XNNPACK line) is written by C++ straight to file descriptor 2, past TF_CPP_MIN_LOG_LEVEL, and users read
+    it as errors: fd 2 goes to /dev/null for the import and the interpreter's set-up. Python exceptions still
+    propagate and are reported after it is restored."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _quiet_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    with _native_stderr_dropped():
+        import tensorflow as tf
     return tf
 
 
@@ -33,14 +54,16 @@ class TFLiteSegmenter:
                                    f"from the mediapipe wheel, or pass --seg_model FILE.pb)")
         tf = _quiet_tf()
         import warnings
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _native_stderr_dropped():
             warnings.simplefilter("ignore")
             self._interp = tf.lite.Interpreter(model_path=path, num_threads=threads)
-        self._interp.allocate_tensors()
-        inp = self._interp.get_input_details()[0]
-        self._in_idx = inp["index"]
-        self._size = (int(inp["shape"][2]), int(inp["shape"][1]))  # (w, h)
-        self._out_idx = self._interp.get_output_details()[0]["index"]
+            self._interp.allocate_tensors()
+            inp = self._interp.get_input_details()[0]
+            self._in_idx = inp["index"]
+            self._size = (int(inp["shape"][2]), int(inp["shape"][1]))  # (w, h)
+            self._out_idx = self._interp.get_output_details()[0]["index"]
+            self._interp.set_tensor(self._in_idx, np.zeros(inp["shape"], np.float32))
+            self._interp.invoke()          # the delegate announces itself on the first run
 
     def __call__(self, rgb):
         h, w = rgb.shape[:2]
