@@ -82,9 +82,13 @@ def _runner(family, args, out_folder):
     except cli.UserError as e:
         return cli.fail(str(e))
     from core import runtime
+    checkpoint = args.checkpoint or family.default_checkpoint(ROOT)
     runtime.configure(args.mode, args.device_target)
+    parts = family.compile_cache_parts(args, checkpoint)
+    if parts:
+        runtime.use_compile_cache(family.name, *parts)
     try:
-        return family.runner(args, args.checkpoint or family.default_checkpoint(ROOT))
+        return family.runner(args, checkpoint)
     except (InferenceError, ValueError) as e:
         return cli.fail(str(e))
 

@@ -209,6 +209,12 @@ class Family:
         """The test.py runner for parsed `args` (common and this family's test options)."""
         raise NotImplementedError
 
+    def compile_cache_parts(self, args, checkpoint):
+        """What determines every graph test.py compiles for these `args` (model configs, sizes, modes), for a
+        compiled-graph cache of its own (core.runtime.compile_cache_dir); None: no cache. Only a family whose
+        graph set is fixed by these parts may return them."""
+        return None
+
 
 def adopt_pretrained(cfg, explicit, found):
     """Take the options `found` in a pretrained model dir; an explicit flag that disagrees is an error

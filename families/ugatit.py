@@ -6,6 +6,7 @@ domain -> 1, identity -> 0); photo2cartoon adds a face-ID term (1 - cosine simil
 embeddings). The discriminators are updated first, then the generators; rho and w are clamped to [0, 1]
 after each generator step. Adam 1e-4 (0.5, 0.999), weight decay 1e-4, linear decay to 0 over the second half.
 """
+import json
 import os
 
 import numpy as np
@@ -226,3 +227,15 @@ class UGATIT(Family):
 
     def runner(self, args, checkpoint):
         return CartoonRunner(checkpoint, args.direction, args.no_preprocess)
+
+    def compile_cache_parts(self, args, checkpoint):
+        """The cartoon path compiles one graph: the chosen generator at batch 1 and its img_size, on the CPU
+        kernels as this machine enables them. Its model.json (configs, not weights) names it."""
+        import kernels
+        try:
+            with open(os.path.join(checkpoint, "model.json"), encoding="utf-8") as f:
+                networks = json.load(f).get("networks")
+        except (OSError, ValueError):
+            return None
+        return [json.dumps(networks, sort_keys=True), args.direction, "cartoon batch 1", kernels.enabled(),
+                kernels.why_not()]

@@ -9,6 +9,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+# test.py's compiled-graph cache goes to a folder of this session's, never the user's (inherited by the
+# subprocesses the CLI tests start)
+if "FACEGAN_COMPILE_CACHE_DIR" not in os.environ:
+    import tempfile
+    os.environ["FACEGAN_COMPILE_CACHE_DIR"] = tempfile.mkdtemp(prefix="facegan-compile-cache-")
+
 from core import runtime  # noqa: E402  (environment defaults before any MindSpore op)
 
 runtime.configure(mode="graph", device_target="CPU")

@@ -1,4 +1,6 @@
 """test.py and demo.py as a user runs them: photo -> front end -> generator -> composite on white."""
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -81,3 +83,41 @@ def test_demo_sheet(tiny_model, tmp_path):
     assert (tmp_path / "astronaut_cartoon.png").exists() and (tmp_path / "astronaut_face.png").exists()
     cartoon_col = np.asarray(sheet.convert("RGB"))[30:, 512:]
     assert cartoon_col.std() > 1                      # the cartoon column holds an image, not blank paper
+
+
+def test_compiled_graph_cache_is_per_workload_and_changes_nothing(tiny_model, photos, tmp_path):
+    """test.py's compiled-graph cache: a second run of one model reuses its folder; a model of another
+    architecture gets a folder of its own (MindSpore's cache, shared, loaded the wrong graph for it); every
+    cached result equals the uncached one exactly; FACEGAN_COMPILE_CACHE=0 turns it off; a folder another
+    process holds is left alone (that run compiles without it)."""
+    import fcntl
+    import shutil
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model, other)
+    meta = (other / "model.json").read_text().replace('"ngf": 8', '"ngf": 16')
+    cfg_net = models.create_model("ugatit_p2c_generator", ngf=16, img_size=64, light=True)
+    write_model_dir(str(other), json.loads(meta),
+                    {"genA2B": {p.name: p.asnumpy() for p in cfg_net.get_parameters()}}, overwrite=True)
+    cache = tmp_path / "cache"
+
+    def run(model, name, **env):
+        r = run_cli(["test.py", "--photo_path", str(photos / "astronaut.jpg"), "--save_path",
+                     str(tmp_path / name), "--checkpoint", str(model)],
+                    env_extra={"FACEGAN_COMPILE_CACHE_DIR": str(cache), **env})
+        assert r.returncode == 0, r.stderr[-2000:]
+        return np.asarray(Image.open(tmp_path / name))
+
+    plain = {m: run(m, f"plain{i}.png", FACEGAN_COMPILE_CACHE="0") for i, m in enumerate((tiny_model, other))}
+    assert not cache.exists() or not any(p.is_dir() for p in cache.iterdir())
+    assert np.array_equal(run(tiny_model, "a1.png"), plain[tiny_model])
+    folders = {p.name for p in cache.iterdir() if p.is_dir()}
+    assert len(folders) == 1 and any((cache / f).iterdir() for f in folders)
+    assert np.array_equal(run(tiny_model, "a2.png"), plain[tiny_model])            # from the cache
+    assert np.array_equal(run(other, "b1.png"), plain[other])                       # its own folder
+    assert len({p.name for p in cache.iterdir() if p.is_dir()}) == 2
+    held = open(cache / (sorted(folders)[0] + ".lock"), "w")
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)                                # another process's
+    try:
+        assert np.array_equal(run(tiny_model, "a3.png"), plain[tiny_model])
+    finally:
+        held.close()
