@@ -14,6 +14,7 @@ file's 1008-class `fc` plays no part in the features and is dropped by the conve
 """
 from mindspore import nn, ops
 
+from .layers import Conv2d
 from .registry import register_model
 
 BLOCK_DIMS = (64, 192, 768, 2048)
@@ -24,8 +25,11 @@ class BasicConv2d(nn.Cell):
         super().__init__()
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         ph, pw = (padding, padding) if isinstance(padding, int) else padding
-        self.conv = nn.Conv2d(cin, cout, (kh, kw), stride=stride, pad_mode="pad", padding=(ph, ph, pw, pw),
-                              has_bias=False)
+        if kh == kw and ph == pw:     # square: the toolkit's Conv2d, which the CPU kernels can take over
+            self.conv = Conv2d(cin, cout, kh, stride=stride, padding=ph, bias=False)
+        else:                         # the 1x7 / 7x1 / 1x3 / 3x1 convolutions: MindSpore's own
+            self.conv = nn.Conv2d(cin, cout, (kh, kw), stride=stride, pad_mode="pad", padding=(ph, ph, pw, pw),
+                                  has_bias=False)
         self.bn = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.9)
         self.relu = nn.ReLU()
 
