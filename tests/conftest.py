@@ -72,9 +72,9 @@ def digit_attributes(tmp_path_factory):
     return root, grays, attrs
 
 
-# The suite's two workers take whole files (pytest.ini: --dist loadfile) in collection order, so the longest
-# files go first and the short ones fill in at the end (longest-first scheduling). Rough seconds per file on
-# the 2-core CI machine; a file not listed is short.
+# The suite's two workers (pytest.ini: --dist worksteal) each start on half of the collected tests and steal
+# pending ones from the other when idle: the longest files go first, so no long test starts at the end.
+# Rough seconds per file on the 2-core CI machine; a file not listed is short.
 FILE_SECONDS = {
     "test_train_stargan.py": 330, "test_train_ugatit.py": 330, "test_train_stgan.py": 310,
     "test_train_photo2cartoon.py": 270, "test_parity.py": 220, "test_export.py": 200, "test_eval.py": 200,
