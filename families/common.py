@@ -16,6 +16,33 @@ def grid(rows):
     return np.concatenate([np.concatenate(r, 1) for r in rows], 0)
 
 
+def open_model(checkpoint, arch, title, convert_hint, nets=("G",)):
+    """A model dir's model.json and networks for a test.py runner: (meta, {name: Cell}). A missing dir, a model
+    of another arch or a network that does not load is a one-line InferenceError. `nets`: names to load, each
+    expected to be `<arch>_generator` (G), `_discriminator` (D) or `_encoder` (E); absent optional ones are
+    skipped when given as (name, False)."""
+    import os
+
+    from inference.cartoon import InferenceError
+    from models import NetworkLoadError, load_network, read_model_json
+    if not os.path.isfile(os.path.join(checkpoint, "model.json")):
+        raise InferenceError(f"no {title} model at {checkpoint}: train one with python train.py --model {arch} "
+                             f"(it writes RUN/model), or convert one with {convert_hint}")
+    kinds = {"G": "generator", "D": "discriminator", "E": "encoder"}
+    try:
+        meta = read_model_json(checkpoint)
+        if meta.get("arch") != arch:
+            raise InferenceError(f"{checkpoint} is a {meta.get('arch')} model, not a {title} one")
+        loaded = {}
+        for spec in nets:
+            name, required = spec if isinstance(spec, tuple) else (spec, True)
+            if required or name in meta.get("networks", {}):
+                loaded[name] = load_network(checkpoint, name, expect_model=f"{arch}_{kinds[name]}")
+    except NetworkLoadError as e:
+        raise InferenceError(str(e)) from None
+    return meta, loaded
+
+
 def heatmap(cam, size):
     """A CAM heatmap (1, h, w) as a JET-coloured size x size RGB tile, min-max scaled."""
     cam = cam[0]

@@ -15,7 +15,7 @@ from mindspore import nn
 
 from training.losses import bce
 from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, register_family
-from .common import grid, to_img
+from .common import grid, open_model, to_img
 
 
 class GeneratorLoss(nn.Cell):
@@ -124,18 +124,8 @@ class _Sampler(Runner):
 
     def __init__(self, checkpoint, args, arch):
         from inference.cartoon import InferenceError
-        from models import NetworkLoadError, load_network, read_model_json
-        import os
-        if not os.path.isfile(os.path.join(checkpoint, "model.json")):
-            raise InferenceError(f"no {arch} model at {checkpoint}: train one with python train.py --model {arch} "
-                                 f"(it writes RUN/model), or convert one with convert_weights.py")
-        try:
-            meta = read_model_json(checkpoint)
-            if meta.get("arch") != arch:
-                raise InferenceError(f"{checkpoint} is a {meta.get('arch')} model, not a {arch} one")
-            self.G = load_network(checkpoint, "G", expect_model=f"{arch}_generator")
-        except NetworkLoadError as e:
-            raise InferenceError(str(e)) from None
+        meta, nets = open_model(checkpoint, arch, arch, "convert_weights.py")
+        self.G = nets["G"]
         self.cfg = meta["networks"]["G"]["config"]
         if args.num < 1:
             raise InferenceError("--num must be at least 1")

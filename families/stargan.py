@@ -19,7 +19,7 @@ from mindspore import nn, ops
 from data.celeba import HAIR_COLOURS
 from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
 from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, register_family
-from .common import grid, to_img, wgan_gp_config_problem
+from .common import grid, open_model, to_img, wgan_gp_config_problem
 
 CELEBA_5 = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 RAFD_8 = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
@@ -113,21 +113,10 @@ class TranslateRunner(Runner):
     verb = "translated"
 
     def __init__(self, checkpoint, args):
-        import os
-
         from inference.cartoon import InferenceError
-        from models import NetworkLoadError, load_network, read_model_json
         from models.stargan import use_instance_stats
-        if not os.path.isfile(os.path.join(checkpoint, "model.json")):
-            raise InferenceError(f"no StarGAN model at {checkpoint}: train one with python train.py --model stargan "
-                                 f"(it writes RUN/model), or convert one with convert_weights.py --arch stargan")
-        try:
-            meta = read_model_json(checkpoint)
-            if meta.get("arch") != "stargan":
-                raise InferenceError(f"{checkpoint} is a {meta.get('arch')} model, not a StarGAN one")
-            self.G = load_network(checkpoint, "G", expect_model="stargan_generator")
-        except NetworkLoadError as e:
-            raise InferenceError(str(e)) from None
+        meta, nets = open_model(checkpoint, "stargan", "StarGAN", "convert_weights.py --arch stargan")
+        self.G = nets["G"]
         use_instance_stats(self.G, args.stats == "instance")
         self.G.set_train(False)
         info = meta["domains"]
