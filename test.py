@@ -112,7 +112,11 @@ def generate(family, args):
     existing = [d for d in dsts if os.path.exists(d)]
     if existing and not args.overwrite:
         return cli.fail(f"{existing[0]} exists (pass --overwrite to replace it)")
-    outputs = run.generate()
+    from inference.cartoon import InferenceError
+    try:
+        outputs = run.generate()
+    except InferenceError as e:
+        return cli.fail(str(e))
     for d, img in zip(dsts, outputs.values()):
         try:
             write_image_atomic(d, img)

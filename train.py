@@ -170,14 +170,14 @@ def main(argv=None):
     for k in ("iterations", "batch_size", "print_freq", "save_freq", "sample_freq"):
         if cfg.get(k) is not None and cfg[k] < 1:
             return cli.fail(f"--{k} must be at least 1")
-    problem = family.check_config(cfg)
-    if problem:
-        return cli.fail(problem)
     dataset_dir = args.dataset if os.path.isdir(args.dataset) else os.path.join(args.dataset_root, args.dataset)
     if not os.path.isdir(dataset_dir) and args.dataset in family.builtin_datasets:
         dataset_dir = args.dataset          # a dataset shipped inside a package (e.g. scikit-learn's digits)
     elif not os.path.isdir(dataset_dir):
         return cli.fail(f"dataset not found: {dataset_dir} (--model {family.name} expects {family.data_layout})")
+    problem = family.adapt_config(cfg, explicit, dataset_dir) or family.check_config(cfg)
+    if problem:
+        return cli.fail(problem)
     run_dir = os.path.join(args.result_dir, args.run_name or f"{os.path.basename(os.path.normpath(dataset_dir))}_{cfg['arch']}")
 
     from training.checkpoint import CheckpointMismatch, latest_checkpoint

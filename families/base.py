@@ -112,6 +112,11 @@ class Family:
         cfg["arch"] = arch
         return cfg
 
+    def adapt_config(self, cfg, explicit, dataset_dir):
+        """Settle what depends on the dataset (e.g. its layout's published options) for every key not in
+        `explicit`, before check_config; a one-line problem, or None."""
+        return None
+
     def check_config(self, cfg):
         """A one-line problem with the resolved config, or None."""
         return None

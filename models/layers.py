@@ -409,9 +409,10 @@ class _SpectralNormed(nn.Cell):
 class SNConv2d(_SpectralNormed):
     """`spectral_norm(nn.Conv2d(...))` with the keys `weight_orig`, `weight_u`, `weight_v`, `bias`."""
 
-    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True):
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, bias=True, weight_init=None):
         super().__init__()
-        ref = conv2d(in_ch, out_ch, kernel_size, stride, padding, bias)
+        ref = conv2d(in_ch, out_ch, kernel_size, stride, padding, bias) if weight_init is None else \
+            Conv2d(in_ch, out_ch, kernel_size, stride, padding, bias, weight_init=weight_init)
         self._init_sn(Tensor(ref.weight.data.asnumpy()))
         self.has_bias = bias
         if bias:

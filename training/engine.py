@@ -65,6 +65,18 @@ SCHEDULES = {"linear": lambda lr, decay_start, total: LinearDecayLR(lr, decay_st
              "step": lambda lr, decay_start, total: StepDropLR(lr, decay_start)}
 
 
+def adam(params, lr, settings):
+    """nn.Adam with `settings` (beta1, beta2, weight_decay). beta1 0 (SPADE's TTUR: Adam without momentum) is
+    refused by nn.Adam's argument check, though its update takes it (m = g, no bias correction of m): the
+    optimiser is built with another beta1 and then given 0."""
+    b1 = float(settings["beta1"])
+    opt = nn.Adam(params, learning_rate=lr, beta1=b1 if b1 > 0 else 0.5, beta2=settings["beta2"],
+                  weight_decay=settings["weight_decay"])
+    if b1 == 0:
+        opt.beta1 = ms.Tensor(0.0, ms.float32)
+    return opt
+
+
 def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
     """One optimisation step of `optimizer`'s parameters on `loss_cell`: returns what the loss Cell returns
     (loss, terms[, feeds]), with the parameters updated.
@@ -130,19 +142,17 @@ class GANTrainer:
         twice = set(family.second_order_nets(cfg))
         for name, net in nets.items():
             kernels.accelerate(net, second_order=name in twice)
-        g_params = [p for n in family.generators for p in nets[n].trainable_params()]
-        d_params = [p for n in family.discriminators for p in nets[n].trainable_params()]
+        # a family's optional networks (SPADE's encoder, only with --use_vae) may be absent from `nets`
+        g_params = [p for n in family.generators if n in nets for p in nets[n].trainable_params()]
+        d_params = [p for n in family.discriminators if n in nets for p in nets[n].trainable_params()]
         self.d_steps = int(cfg["n_critic"])
         schedule = SCHEDULES[cfg.get("lr_schedule", "linear")]
         opt = family.optimizer_settings(cfg)
         # each optimiser's position is its own step count: D takes d_steps steps per iteration
-        self.g_opt = nn.Adam(g_params, learning_rate=schedule(opt["G"]["lr"], cfg["decay_start"], cfg["iterations"]),
-                             beta1=opt["G"]["beta1"], beta2=opt["G"]["beta2"], weight_decay=opt["G"]["weight_decay"])
+        self.g_opt = adam(g_params, schedule(opt["G"]["lr"], cfg["decay_start"], cfg["iterations"]), opt["G"])
         # a family without a discriminator (a classifier) trains its one optimiser on n_critic = 1 batch
-        self.d_opt = nn.Adam(d_params, learning_rate=schedule(opt["D"]["lr"], cfg["decay_start"] * self.d_steps,
-                                                              cfg["iterations"] * self.d_steps),
-                             beta1=opt["D"]["beta1"], beta2=opt["D"]["beta2"],
-                             weight_decay=opt["D"]["weight_decay"]) if d_params else None
+        self.d_opt = adam(d_params, schedule(opt["D"]["lr"], cfg["decay_start"] * self.d_steps,
+                                             cfg["iterations"] * self.d_steps), opt["D"]) if d_params else None
         losses = family.losses(nets, cfg)
         self.g_loss, self.d_loss, self.d_inputs = losses.generator, losses.discriminator, losses.d_inputs
         self._d_inputs = ms.jit(self.d_inputs.construct) if (jit and self.d_inputs is not None) else self.d_inputs
