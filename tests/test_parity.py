@@ -23,7 +23,8 @@ import kernels
 import models
 from models.cyclegan import batchnorm_prefixes, torch_key_rules
 from tests.helpers import assert_close, assert_close_beyond_rounding, load_into_ms, randomize_torch, torch_state_numpy
-from torch_refs import cgan_ref, cyclegan_ref, dcgan_ref, mobilefacenet_ref, stargan_ref, stgan_ref, ugatit_ref
+from torch_refs import (cgan_ref, cyclegan_ref, dcgan_ref, mobilefacenet_ref, spade_ref, stargan_ref, stgan_ref,
+                        ugatit_ref)
 from torch_refs.inception_ref import fid_reference
 
 
@@ -41,6 +42,14 @@ def _mfn_rules(net):
 
 def _stargan_rules(net):
     return models.stargan.TORCH_KEY_RULES
+
+
+def _spade_rules(net):
+    return models.spade.TORCH_KEY_RULES
+
+
+def _vgg_rules(net):
+    return models.spade.vgg19_key_rules()
 
 
 def _stargan_g(cfg):
@@ -134,6 +143,31 @@ ROWS = [
     Row("cgan_D_28", "cgan_discriminator", lambda c: cgan_ref.CGANDiscriminatorRef(**c),
         dict(n_classes=10, df_dim=8, img_size=28), ((4, 1, 28, 28), (4, 10)),
         lambda n: models.dcgan.torch_key_rules(n), seed=6),
+    # SPADE: label map [, z] -> image; multiscale critic -> every feature of every scale; encoder -> (mu, logvar)
+    Row("spade_G_syncbatch_normal", "spade_generator", lambda c: spade_ref.SPADEGeneratorRef(**c),
+        dict(semantic_nc=6, ngf=4, crop_size=64), ((2, 6, 64, 64),), _spade_rules, beyond_rounding=True, seed=7,
+        backends=("kernels-graph", "kernels-pynative", "portable-pynative")),
+    Row("spade_G_instance_more_aspect2", "spade_generator", lambda c: spade_ref.SPADEGeneratorRef(**c),
+        dict(semantic_nc=5, ngf=4, crop_size=128, aspect_ratio=2.0, num_upsampling_layers="more",
+             norm_G="spadeinstance3x3"), ((1, 5, 64, 128),), _spade_rules, beyond_rounding=True, seed=7,
+        backends=("kernels-graph", "portable-pynative")),
+    Row("spade_G_vae_most", "spade_generator", lambda c: spade_ref.SPADEGeneratorRef(**c),
+        dict(semantic_nc=4, ngf=4, crop_size=128, num_upsampling_layers="most", use_vae=True, z_dim=16),
+        ((2, 4, 128, 128), (2, 16)), _spade_rules, beyond_rounding=True, seed=7,
+        backends=("kernels-graph", "portable-pynative")),
+    Row("spade_D_multiscale", "spade_discriminator", lambda c: spade_ref.MultiscaleDiscriminatorRef(**c),
+        dict(input_nc=9, ndf=8, n_layers_D=4, num_D=2), ((2, 9, 66, 50),), _spade_rules, seed=7),
+    Row("spade_D_3scales_instance", "spade_discriminator", lambda c: spade_ref.MultiscaleDiscriminatorRef(**c),
+        dict(input_nc=4, ndf=8, n_layers_D=3, num_D=3, norm_D="instance"), ((1, 4, 64, 64),), _spade_rules, seed=7,
+        backends=("kernels-graph", "portable-pynative")),
+    Row("spade_patch_D", "spade_patch_discriminator", lambda c: spade_ref.NLayerDiscriminatorRef(**c),
+        dict(input_nc=4, ndf=8, n_layers_D=2), ((1, 4, 32, 32),), _spade_rules, seed=7,
+        backends=("kernels-graph", "portable-pynative")),
+    Row("spade_E_resized", "spade_encoder", lambda c: spade_ref.ConvEncoderRef(**c),
+        dict(ngf=4, crop_size=256), ((2, 3, 128, 160),), _spade_rules, seed=7,
+        backends=("kernels-graph", "kernels-pynative", "portable-pynative")),
+    Row("vgg19_features", "vgg19_features", lambda c: spade_ref.VGG19Ref(), {}, ((1, 3, 48, 48),), _vgg_rules,
+        train=False, seed=7, backends=("kernels-graph", "portable-pynative")),
     # the FID Inception network against pytorch-fid's own InceptionV3 (every block; always in eval mode)
     Row("fid_inception_all_blocks", "fid_inception", lambda c: fid_reference(c["output_blocks"]),
         dict(output_blocks=(0, 1, 2, 3)), ((2, 3, 64, 64),), lambda n: models.inception.torch_key_rules(n),
