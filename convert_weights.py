@@ -9,6 +9,8 @@
   python convert_weights.py --src stargan_celeba_128/models --dst pretrained_models/stargan      # 200000-G/D.ckpt
   python convert_weights.py --src netG_epoch_24.pth netD_epoch_24.pth --dst pretrained_models/dcgan
   python convert_weights.py --src pt_inception-2015-12-05-6726825d.pth --dst pretrained_models/inception   # FID
+  python convert_weights.py --src checkpoints/cityscapes_pretrained --dst pretrained_models/spade  # latest_net_G.pth
+  python convert_weights.py --src vgg19-dcbb9e9d.pth --dst pretrained_models/vgg19 --arch vgg19   # SPADE's VGG loss
 
 Writes DST/<net>.ckpt for every network in the file and DST/model.json (arch, inferred config, source
 sha256), all at once or not at all. Strict: every source tensor must be used once and every MindSpore
@@ -18,6 +20,7 @@ import argparse
 import sys
 
 from core import cli
+from families.base import parse_bool
 
 
 def main(argv=None):
@@ -38,12 +41,22 @@ def main(argv=None):
     ap.add_argument("--label_mode", choices=["attributes", "domains"], default=None,
                     help="StarGAN: multi-label CelebA attributes or one domain per image (RaFD); default: "
                          "attributes unless 8 RaFD domains")
+    sp = ap.add_argument_group("SPADE (what its tensors do not hold; the published Cityscapes / ADE20K / COCO-Stuff "
+                               "models are recognised by their label channels)")
+    sp.add_argument("--crop_size", type=int, default=None, help="the training crop (image width)")
+    sp.add_argument("--aspect_ratio", type=float, default=None, help="width / height")
+    sp.add_argument("--num_upsampling_layers", choices=["normal", "more", "most"], default=None)
+    sp.add_argument("--label_nc", type=int, default=None, help="label classes (don't-care aside)")
+    sp.add_argument("--contain_dontcare_label", type=parse_bool, default=None, help="true / false")
+    sp.add_argument("--no_instance", type=parse_bool, default=None, help="true / false")
     args = ap.parse_args(argv)
 
     from conversion import ConversionError, convert_file
     try:
         meta = convert_file(args.src, args.dst, args.arch, args.overwrite, args.no_dropout,
-                            domains=args.domains, label_mode=args.label_mode)
+                            domains=args.domains, label_mode=args.label_mode,
+                            **{k: getattr(args, k) for k in ("crop_size", "aspect_ratio", "num_upsampling_layers",
+                                                             "label_nc", "contain_dontcare_label", "no_instance")})
     except ConversionError as e:
         return cli.fail(str(e))
     nets = ", ".join(f"{k} ({v['model']} {v['config']})" for k, v in meta["networks"].items())
