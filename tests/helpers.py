@@ -400,3 +400,92 @@ def attr_accuracy(model, classifier, root, out_json):
     assert "editing acc" in r.stdout
     with open(out_json, encoding="utf-8") as f:
         return json.load(f)
+
+
+# ------------------------------------------------------------------ semantic synthesis (SPADE)
+SEMANTIC_COLOURS = np.array([[40, 40, 40], [220, 50, 40], [40, 190, 60], [50, 80, 230], [235, 215, 50]], np.float32)
+
+
+def render_semantic(label, rng):
+    """A toy photo of a label map: each class its own colour and texture (0: plain dark, 1: red with horizontal
+    stripes, 2: green checks, 3: blue with vertical stripes, 4: yellow speckle), plus a little noise."""
+    h, w = label.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    tex = [np.zeros((h, w)), ((yy // 2) % 2) * 30.0, (((yy // 3) + (xx // 3)) % 2) * 30.0, ((xx // 2) % 2) * 30.0,
+           rng.integers(0, 2, (h, w)) * 30.0]
+    img = np.zeros((h, w, 3), np.float32)
+    for c in range(len(SEMANTIC_COLOURS)):
+        m = label == c
+        img[m] = SEMANTIC_COLOURS[c] - tex[c][m][:, None] * 0.5 + 15.0
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def random_label_map(rng, size, n_classes=5, n_shapes=4):
+    """A label map of random shapes (discs, rectangles, triangles) of classes 1.. over class 0, and its instance
+    map (a distinct id per shape)."""
+    import cv2
+    label = np.zeros((size, size), np.uint8)
+    inst = np.zeros((size, size), np.uint16)
+    for k in range(n_shapes):
+        c = int(rng.integers(1, n_classes))
+        kind = int(rng.integers(0, 3))
+        cx, cy = (int(v) for v in rng.integers(size // 6, size - size // 6, 2))
+        r = int(rng.integers(size // 8, size // 3))
+        m = np.zeros_like(label)
+        if kind == 0:
+            cv2.circle(m, (cx, cy), r, 1, -1)
+        elif kind == 1:
+            cv2.rectangle(m, (cx - r, cy - r // 2), (cx + r, cy + r // 2), 1, -1)
+        else:
+            pts = np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]], np.int32)
+            cv2.fillPoly(m, [pts], 1)
+        label[m > 0] = c
+        inst[m > 0] = k + 1
+    return label, inst
+
+
+def make_semantic_dataset(root, size=32, n_train=200, n_test=16, n_classes=5, layout="list", instances=False, seed=0):
+    """An offline semantic-synthesis toy: label maps of random shapes, each class rendered with its own colour
+    and texture (render_semantic). layout "list": root/train.txt and test.txt of label<TAB>image[<TAB>instance]
+    (files under labels/, images/, instances/); "custom": root/{train,test}_{label,img[,inst]}/. Returns the
+    test label maps (n, size, size) uint8."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    tests = []
+    for split, n in (("train", n_train), ("test", n_test)):
+        lines = []
+        for k in range(n):
+            label, inst = random_label_map(rng, size, n_classes)
+            img = render_semantic(label, rng)
+            if layout == "list":
+                names = [f"labels/{split}_{k:04d}.png", f"images/{split}_{k:04d}.jpg", f"instances/{split}_{k:04d}.png"]
+            else:
+                names = [f"{split}_label/{k:04d}.png", f"{split}_img/{k:04d}.png", f"{split}_inst/{k:04d}.png"]
+            for name in names[:2] + (names[2:] if instances else []):
+                os.makedirs(os.path.join(root, os.path.dirname(name)), exist_ok=True)
+            Image.fromarray(label, "L").save(os.path.join(root, names[0]))
+            kw = {"quality": 95} if names[1].endswith(".jpg") else {}
+            Image.fromarray(img).save(os.path.join(root, names[1]), **kw)
+            if instances:
+                Image.fromarray(inst.astype(np.uint16)).save(os.path.join(root, names[2]))
+            lines.append("\t".join(names if instances else names[:2]))
+            if split == "test":
+                tests.append(label)
+        if layout == "list":
+            with open(os.path.join(root, f"{split}.txt"), "w") as f:
+                f.write("\n".join(lines) + "\n")
+    return np.stack(tests)
+
+
+def semantic_miou(images, labels, n_classes=5):
+    """Mean IoU between `labels` and the segmentation of `images` (N x H x W x 3 uint8) by nearest class colour."""
+    d = ((images[:, :, :, None, :].astype(np.float32) - SEMANTIC_COLOURS[None, None, None]) ** 2).sum(-1)
+    seg = d.argmin(-1)
+    ious = []
+    for c in range(n_classes):
+        inter = np.logical_and(seg == c, labels == c).sum()
+        union = np.logical_or(seg == c, labels == c).sum()
+        if union:
+            ious.append(inter / union)
+    return float(np.mean(ious))
