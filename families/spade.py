@@ -34,7 +34,10 @@ G_KEYS = ("ngf", "crop_size", "aspect_ratio", "num_upsampling_layers", "use_vae"
 
 
 def semantic_nc(cfg):
-    return cfg["label_nc"] + int(cfg["contain_dontcare_label"]) + int(not cfg["no_instance"])
+    """Label-map channels. Before the data has decided label_nc (None: from the label maps), 1 class stands in
+    for it, so that the networks of a default config can be listed."""
+    label_nc = cfg["label_nc"] if cfg["label_nc"] is not None else 1
+    return label_nc + int(cfg["contain_dontcare_label"]) + int(not cfg["no_instance"])
 
 
 def _adv(pred, real, mode, for_d):
