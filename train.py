@@ -30,7 +30,7 @@ COMMON_FLAGS = (("iterations", int), ("batch_size", int), ("img_size", int), ("l
                 ("sample_freq", int))
 RUNTIME_KEYS = ("dataset", "dataset_root", "model", "arch", "pretrained_model", "result_dir", "run_name", "resume",
                 "no_decay", "mode", "device_target", "workers", "threads", "quiet", "eval_freq", "inception",
-                "eval_dims")
+                "eval_dims", "distributed")
 
 
 def _defaults_text(family, name):
@@ -76,6 +76,9 @@ def build_parser(family):
     r.add_argument("--workers", type=int, default=2, help="parallel decoding workers")
     r.add_argument("--threads", type=int, default=None, help="MindSpore CPU threads (runtime_num_threads)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar (log lines instead)")
+    r.add_argument("--distributed", action="store_true",
+                   help="data-parallel worker (automatic under msrun: msrun --worker_num N --local_worker_num N "
+                        "train.py ...; --batch_size is per worker)")
     return ap
 
 
@@ -125,11 +128,16 @@ def load_pretrained(nets, path, meta):
     return loaded
 
 
-def adopt_resumed(cfg, explicit, family, latest):
+def adopt_resumed(cfg, explicit, family, latest, workers=1):
     """The run being resumed decides the network shape and the batch; an explicit flag that disagrees is an
-    error."""
+    error, and so is another number of data-parallel workers (it would change every batch from here on)."""
     with open(latest[:-5] + ".json", encoding="utf-8") as f:
         saved = json.load(f)["config"]
+    was = int(saved.get("world_size", 1))
+    if was != workers:
+        how = "without msrun" if was == 1 else f"with msrun --worker_num {was}"
+        raise cli.UserError(f"the run being resumed was trained on {was} worker{'s' * (was > 1)} and this is "
+                            f"{workers}: resume it {how} (another count would change its batches)")
     for k in ("arch",) + tuple(family.net_keys) + ("batch_size",):
         if k in saved and saved[k] != cfg.get(k):
             if k in explicit:
@@ -165,6 +173,10 @@ def _evaluator(args, family, cfg, dataset_dir, log):
 
 
 def main(argv=None):
+    from training import distributed
+    if distributed.is_scheduler():       # msrun's scheduler process runs this script too: it only serves
+        distributed.serve_scheduler()
+        return 0
     family, args = parse_args(argv)
     cfg, explicit = resolve_config(args, family)
     for k in ("iterations", "batch_size", "print_freq", "save_freq", "sample_freq"):
@@ -193,7 +205,8 @@ def main(argv=None):
     pretrained = None
     try:
         if args.resume and latest:
-            adopt_resumed(cfg, explicit, family, latest)
+            from training.distributed import expected_size
+            adopt_resumed(cfg, explicit, family, latest, expected_size(args.distributed))
         elif args.pretrained_model:
             pretrained = apply_pretrained(cfg, explicit, args.pretrained_model, family)
         data = family.data(cfg, dataset_dir)
@@ -210,12 +223,15 @@ def main(argv=None):
 
     from core import runtime
     device = runtime.configure(args.mode, args.device_target, args.threads)
+    from training import distributed
+    rank, workers = distributed.setup(args.distributed)
+    cfg.update(world_size=workers, global_batch_size=cfg["batch_size"] * workers)
     import mindspore as ms
     from models import NetworkLoadError
     from training.engine import GANTrainer
     ms.set_seed(cfg["seed"])
     nets = family.build_nets(cfg)
-    log = functools.partial(print, flush=True)
+    log = functools.partial(print, flush=True) if rank == 0 else (lambda *a, **k: None)
     try:
         if pretrained:
             loaded = load_pretrained(nets, *pretrained)
@@ -235,14 +251,16 @@ def main(argv=None):
         log(f"  skipped {path}: {why}")
     if len(data.skipped) > 20:
         log(f"  ... and {len(data.skipped) - 20} more")
-    log(f"{family.name}/{cfg['arch']} on {device} ({args.mode} mode), run dir {run_dir}")
+    where = f"{device}, {workers} data-parallel workers" if workers > 1 else device
+    log(f"{family.name}/{cfg['arch']} on {where} ({args.mode} mode), run dir {run_dir}")
     try:
-        if data.skipped:
+        if data.skipped and rank == 0:
             write_text_atomic(os.path.join(run_dir, "skipped_files.txt"),
                               "".join(f"{why}\t{path}\n" for path, why in data.skipped))
             log(f"skipped files listed in {os.path.join(run_dir, 'skipped_files.txt')}")
-        write_json_atomic(os.path.join(run_dir, "config.json"), cfg)
-        done = trainer.train(progress=not args.quiet)
+        if rank == 0:
+            write_json_atomic(os.path.join(run_dir, "config.json"), cfg)
+        done = trainer.train(progress=not args.quiet and rank == 0)
     except TrainingStopped as e:
         return cli.fail(str(e))
     except OSError as e:

@@ -8,6 +8,10 @@ Augmentation as published for U-GAT-IT/photo2cartoon and CycleGAN/pix2pix (load 
 horizontal flip, resize to img_size + 30 (bilinear), random crop img_size, normalise to [-1, 1]. Pairs for
 pix2pix get the same flip and crop. Sources can add `n_uniform` U(0, 1) numbers per sample (column "U"), e.g.
 the WGAN-GP interpolation weights, so that they too are a function of (seed, index).
+
+Data-parallel training (training/distributed.py) shards every stream the same way: with N workers and a
+per-worker batch b, worker r's k-th batch is samples r*b .. r*b+b-1 of the k-th batch of N*b of the stream one
+worker would read, so N workers x batch b see exactly the samples of one worker x batch N*b.
 """
 import numpy as np
 from PIL import Image
@@ -92,8 +96,40 @@ def load_pair(path_a, path_b, img_size, flip, cx, cy, train):
     return tuple(_load_image(x, img_size, flip, cx, cy, train) for x in halves)
 
 
+_SHARD = {"rank": 0, "size": 1}
+
+
+def set_shard(rank, size):
+    """This process is worker `rank` of `size` (training/distributed.py); every pipeline built afterwards is
+    sharded."""
+    _SHARD.update(rank=int(rank), size=int(size))
+
+
+def shard():
+    return _SHARD["rank"], _SHARD["size"]
+
+
+class ShardedSource:
+    """Worker r's view of a source built for a per-worker batch b: its start is scaled to the global stream
+    (N * b samples per batch), and item k = j*b + i (batch j, position i) is global item j*N*b + r*b + i."""
+
+    def __init__(self, src, batch_size, rank, size):
+        self.src, self.b, self.rank, self.size = src, int(batch_size), rank, size
+        self.length = len(src)
+        src.start = src.start * size
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, k):
+        j, i = divmod(int(k), self.b)
+        return self.src[j * self.b * self.size + self.rank * self.b + i]
+
+
 def _batches(src, columns, batch_size, workers):
     import mindspore.dataset as ds
+    if _SHARD["size"] > 1:
+        src = ShardedSource(src, batch_size, _SHARD["rank"], _SHARD["size"])
     data = ds.GeneratorDataset(src, column_names=columns, shuffle=False,
                                num_parallel_workers=max(1, workers), python_multiprocessing=False)
     data = data.batch(batch_size, drop_remainder=True)
@@ -155,8 +191,10 @@ def attribute_batches(paths, attrs, img_size, batch_size, seed, start_batch, n_b
     length = max(0, (n_batches - start_batch) * batch_size)
     src = AttributeSource(paths, attrs, img_size, seed, start_batch * batch_size, length, crop)
     it = _batches(src, ["x", "a"], batch_size, workers)
+    rank, size = shard()
     for k, (x, a) in enumerate(it):
-        rng = np.random.default_rng([seed, 77, start_batch + k])
+        # with several workers, each shuffles the targets within its own part of the global batch
+        rng = np.random.default_rng([seed, 77, start_batch + k] + ([rank] if size > 1 else []))
         b = a[rng.permutation(len(a))]
         yield x, a, b, rng.random(len(a)).astype(np.float32)
 

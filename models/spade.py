@@ -129,8 +129,48 @@ class ParamFreeBatchNorm2d(nn.Cell):
         return self.bn_eval(x, self.scale, self.offset, self.moving_mean, self.moving_variance)[0]
 
 
+class SyncParamFreeBatchNorm2d(ParamFreeBatchNorm2d):
+    """The original's SynchronizedBatchNorm2d over data-parallel workers: in training mode the batch statistics
+    are those of the global batch (each worker's sums of x, then of (x - mean)^2, all-reduced), the running
+    statistics are updated with them (unbiased variance), and the gradient flows through the all-reduce. Same
+    parameters as ParamFreeBatchNorm2d; built in place of it when a data-parallel context with several devices
+    is set."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, devices=2):
+        super().__init__(num_features, eps, momentum)
+        self.eps, self.momentum, self.devices = eps, momentum, devices
+        self.all_reduce = ops.AllReduce()       # its gradient is the all-reduced sum of the workers' gradients
+
+    def construct(self, x):
+        if not self.training:
+            return self.bn_eval(x, self.scale, self.offset, self.moving_mean, self.moving_variance)[0]
+        c = x.shape[1]
+        count = x.shape[0] * x.shape[2] * x.shape[3] * self.devices
+        # two passes, as a local batch norm computes them (E[x^2] - mean^2 lost about 1e-5 of the variance)
+        mean = self.all_reduce(x.sum((0, 2, 3))) / count
+        centred = x - mean.reshape(1, c, 1, 1)
+        var = self.all_reduce((centred * centred).sum((0, 2, 3))) / count
+        m = self.momentum
+        new_mean = ops.stop_gradient(self.moving_mean * (1.0 - m) + mean * m)
+        new_var = ops.stop_gradient(self.moving_variance * (1.0 - m) + var * (m * count / (count - 1)))
+        out = centred / ops.sqrt(var.reshape(1, c, 1, 1) + self.eps)
+        out = ops.depend(out, ops.assign(self.moving_mean, new_mean))
+        return ops.depend(out, ops.assign(self.moving_variance, new_var))
+
+
+def _data_parallel_devices():
+    """The device count of a data-parallel context (training/distributed.py sets it), else 1."""
+    import mindspore as ms
+    if ms.get_auto_parallel_context("parallel_mode") != ms.ParallelMode.DATA_PARALLEL:
+        return 1
+    return int(ms.get_auto_parallel_context("device_num"))
+
+
 def _param_free_norm(kind, c):
-    return InstanceNorm2d(c) if kind == "instance" else ParamFreeBatchNorm2d(c)
+    if kind == "instance":
+        return InstanceNorm2d(c)
+    devices = _data_parallel_devices() if kind == "syncbatch" else 1
+    return SyncParamFreeBatchNorm2d(c, devices=devices) if devices > 1 else ParamFreeBatchNorm2d(c)
 
 
 def resize_nearest(seg, h, w):

@@ -4,6 +4,8 @@ RUN/checkpoints/iter_0001000.ckpt   every network parameter (names `genA2B.<para
                                     state (`G_optim/moment1.<param>`, `.../global_step`, beta powers)
 RUN/checkpoints/iter_0001000.json   iteration, seed, resolved config, loss history
 RUN/checkpoints/iter_0001000.extra.npz  host-side training state, if the family has any (e.g. an image pool)
+RUN/checkpoints/iter_0001000.extra.rank1.npz  ... of worker 1 (2, ...) of a data-parallel run, written by that
+                                    worker before worker 0 writes the rest (training/distributed.py)
 RUN/checkpoints/latest.json         points at the newest complete set (written last)
 Each file goes to a temporary name first and is renamed into place, so a kill at any moment leaves the
 previous checkpoint intact and `latest.json` pointing at a complete one. The newest KEEP are kept.
@@ -41,6 +43,24 @@ def _named_state(cells):
 EXTRA = ".extra.npz"
 
 
+def _extra_name(stem, rank=0):
+    return stem + (EXTRA if not rank else f".extra.rank{rank}.npz")
+
+
+def _write_npz(path, arrays):
+    def write_npz(t):
+        with open(t, "wb") as f:
+            np.savez(f, **arrays)
+    atomic_write(path, write_npz)
+
+
+def save_worker_extra(run_dir, iteration, rank, extra):
+    """A data-parallel worker's own host-side state (rank > 0) for the checkpoint of `iteration`."""
+    folder = os.path.join(run_dir, "checkpoints")
+    os.makedirs(folder, exist_ok=True)
+    _write_npz(os.path.join(folder, _extra_name(f"iter_{int(iteration):07d}", rank)), extra)
+
+
 def save_training_state(run_dir, cells, meta, extra=None):
     folder = os.path.join(run_dir, "checkpoints")
     os.makedirs(folder, exist_ok=True)
@@ -53,25 +73,21 @@ def save_training_state(run_dir, cells, meta, extra=None):
     def dump(obj):
         return json.dumps(obj, indent=1, sort_keys=True)
     if extra is not None:
-        def write_npz(t):
-            with open(t, "wb") as f:
-                np.savez(f, **extra)
-        atomic_write(os.path.join(folder, stem + EXTRA), write_npz)
+        _write_npz(os.path.join(folder, stem + EXTRA), extra)
     write_text_atomic(os.path.join(folder, stem + ".json"), dump(meta))
     write_text_atomic(os.path.join(folder, "latest.json"), dump({"checkpoint": stem + ".ckpt",
                                                                  "iteration": meta["iteration"]}))
     olds = sorted(f for f in os.listdir(folder) if f.startswith("iter_") and f.endswith(".ckpt"))[:-KEEP]
     for f in olds:
-        for ext in (".ckpt", ".json", EXTRA):
-            p = os.path.join(folder, f[:-5] + ext)
-            if os.path.exists(p):
-                os.unlink(p)
+        for name in os.listdir(folder):
+            if name.startswith(f[:-5] + ".") and name.endswith((".ckpt", ".json", ".npz")):
+                os.unlink(os.path.join(folder, name))
     return ckpt
 
 
-def load_extra_state(ckpt):
-    """The host-side state saved with `ckpt` (name -> array); {} if there is none."""
-    path = ckpt[:-5] + EXTRA
+def load_extra_state(ckpt, rank=0):
+    """The host-side state saved with `ckpt` (name -> array) for worker `rank`; {} if there is none."""
+    path = _extra_name(ckpt[:-5], rank)
     if not os.path.isfile(path):
         return {}
     with np.load(path) as z:

@@ -30,7 +30,9 @@ from mindspore import nn, ops
 import kernels
 from core import runtime
 
-from .checkpoint import latest_checkpoint, load_extra_state, load_training_state, save_training_state
+from . import distributed
+from .checkpoint import (latest_checkpoint, load_extra_state, load_training_state, save_training_state,
+                         save_worker_extra)
 from .losses import as_function
 
 
@@ -88,15 +90,25 @@ def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
     # a plain function, not the Cell: lets a loss take gradients itself (WGAN-GP) in GRAPH_MODE (losses.py)
     grad_fn = ms.value_and_grad(as_function(loss_cell), None, optimizer.parameters, has_aux=True)
     clamp01 = tuple(clamp01)
+    # data parallel (training/distributed.py): gradients, the loss and its terms averaged over the workers
+    grad_mean = distributed.gradient_mean(optimizer.parameters)
+    value_mean = distributed.value_mean()
 
     def train_step(*inputs):
         out, grads = grad_fn(*inputs)
+        if grad_mean is not None:
+            grads = grad_mean(grads)
         loss = ops.depend(out[0], optimizer(grads))
         for p in clamp01:
             loss = ops.depend(loss, ops.assign(p, ops.clamp(p, 0.0, 1.0)))
         rest = ()
-        for d in out[1:]:
-            rest = rest + (tuple(d.keys()), tuple(d.values()))
+        for k, d in enumerate(out[1:]):
+            values = tuple(d.values())
+            if value_mean is not None and k == 0:
+                values = value_mean(values)
+            rest = rest + (tuple(d.keys()), values)
+        if value_mean is not None:
+            loss = value_mean((loss,))[0]
         return (loss,) + rest
 
     # The compiled step returns each dict as (keys, values): a dict as a graph output sent MindSpore 2.10 down
@@ -205,10 +217,21 @@ class GANTrainer:
 
     def save(self):
         """A checkpoint of everything (atomic: a failure leaves the previous one whole) and the inference
-        model dir; a write that fails is a TrainingStopped."""
+        model dir; a write that fails is a TrainingStopped. Data parallel: every worker but 0 writes its own
+        host-side state (image pool) first; once all have, worker 0 writes the rest."""
         meta = {"iteration": self.iteration, "seed": self.cfg["seed"], "family": self.family.name,
                 "config": self.cfg, "history": self.history[-5000:]}
         extra = self.d_feed.state() if self.d_feed is not None else None
+        if distributed.active():
+            if extra is not None and not distributed.is_main():
+                try:
+                    save_worker_extra(self.run_dir, self.iteration, distributed.rank(), extra)
+                except OSError as e:
+                    raise TrainingStopped(f"worker {distributed.rank()}: cannot write its state for iteration "
+                                          f"{self.iteration} in {self.run_dir}: {_reason(e)}") from None
+            distributed.barrier()
+            if not distributed.is_main():
+                return None
         try:
             path = save_training_state(self.run_dir, self.state_cells(), meta, extra)
             self.family.export(self.nets, self.cfg, os.path.join(self.run_dir, "model"))
@@ -229,7 +252,7 @@ class GANTrainer:
             return False
         meta = load_training_state(path, self.state_cells())
         if self.d_feed is not None:
-            self.d_feed.load_state(load_extra_state(path))
+            self.d_feed.load_state(load_extra_state(path, distributed.rank()))
         self.iteration = int(meta["iteration"])
         self.history = [tuple(h) for h in meta.get("history", [])]
         return True
@@ -247,7 +270,9 @@ class GANTrainer:
         total, start = cfg["iterations"], self.iteration
         batches = self.data_factory(start) if start < total else iter(())
         pending = []
-        sigs = (signal.SIGINT, signal.SIGTERM)
+        # data parallel: a stop cannot be agreed on between the workers mid-run, so a signal ends the job at
+        # once (the default action) and --resume continues from the last checkpoint of save_freq
+        sigs = (signal.SIGINT, signal.SIGTERM) if not distributed.active() else ()
         old = {s: signal.signal(s, self._on_signal) for s in sigs}
         bar = tqdm(total=total, initial=start, desc=self.family.name, unit="it", disable=not progress,
                    dynamic_ncols=True)
@@ -286,19 +311,25 @@ class GANTrainer:
                         losses = f"loss: {gl:.6f}" if dl is None else f"d_loss: {dl:.6f} g_loss: {gl:.6f}"
                         line = f"[{it:6d}/{total}] time: {time.time() - t0:7.1f}s {losses} | {named}"
                         (bar.write if progress else self.log)(line)
-                    if self.sample_inputs is not None and (it % cfg["sample_freq"] == 0 or it == total):
+                    main = distributed.is_main()
+                    if main and self.sample_inputs is not None and (it % cfg["sample_freq"] == 0 or it == total):
                         self.write_samples()
-                    if self.evaluator is not None and (it % self.eval_freq == 0 or it == total):
+                    if main and self.evaluator is not None and (it % self.eval_freq == 0 or it == total):
                         self.evaluate(bar.write if progress else self.log)
                     if it % cfg["save_freq"] == 0 or it == total:
                         self.save()
                         last_saved = it
-                        self.plot_losses()
+                        if main:
+                            self.plot_losses()
                     if it >= total:
                         break
                 if self.iteration < total:   # the data stream ended early: it was stopped, not finished
                     raise Interrupted()
         except (Interrupted, KeyboardInterrupt):
+            if distributed.active():     # the other workers may be anywhere: no collective save
+                self.log(f"stopped at iteration {self.iteration}: {self._last_complete()}; rerun with --resume "
+                         f"on the same number of workers to continue")
+                return False
             if self.iteration > last_saved:
                 self.save()
             self.plot_losses()
@@ -306,7 +337,7 @@ class GANTrainer:
             self.log(f"stopped at iteration {self.iteration}: checkpoint saved, rerun with --resume to continue")
             return False
         except _DataFailure as e:
-            if self.iteration > last_saved:
+            if self.iteration > last_saved and not distributed.active():
                 self.save()
             raise TrainingStopped(f"{e}; stopped at iteration {self.iteration}, {self._last_complete()}") from None
         finally:

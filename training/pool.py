@@ -1,14 +1,19 @@
 """The image pool of Shrivastava et al. / CycleGAN: the discriminator sees a mix of the newest fakes and fakes
 from earlier iterations (pool of 50; once full, each new fake is, with probability 1/2, swapped for a random
 stored one). Host-side, with every random draw a function of (seed, pool index, iteration), and the pool
-contents saved in the checkpoint, so a resumed run continues exactly.
+contents saved in the checkpoint, so a resumed run continues exactly. Each worker of a data-parallel run keeps
+its own pool of its own fakes, with its own draws (worker r > 0 adds r to the generator's key).
 """
 import numpy as np
 
 
 class ImagePool:
-    def __init__(self, size, seed, n_pools):
+    def __init__(self, size, seed, n_pools, rank=None):
+        if rank is None:
+            from . import distributed
+            rank = distributed.rank()
         self.size, self.seed = int(size), int(seed)
+        self.key = [int(rank)] if rank else []
         self.pools = [[] for _ in range(n_pools)]
 
     def __call__(self, iteration, tensors):
@@ -17,7 +22,7 @@ class ImagePool:
         import mindspore as ms
         out = []
         for k, t in enumerate(tensors):
-            rng = np.random.default_rng([self.seed, 5150, k, int(iteration)])
+            rng = np.random.default_rng([self.seed, 5150, k, int(iteration)] + self.key)
             pool, chosen = self.pools[k], []
             for img in t.asnumpy():
                 if len(pool) < self.size:
