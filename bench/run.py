@@ -36,6 +36,8 @@ TASKS = {
     "fid_features_b50": "FID Inception pool3 features (pytorch-fid's network and resizing), 50 images of 128 px "
                         "resized to 299, inference",
     "dcgan_train_b64": "DCGAN training iteration (nz 100, ngf = ndf = 64, RGB), 64 px, batch 64: D step + G step",
+    "spade_train_256x512_b1": "SPADE training iteration, Cityscapes' shape (256 x 512, 35 labels + instance edges, "
+                              "ngf = ndf = 64, 2 scales of D, VGG19 loss), batch 1: G step + D step",
 }
 
 
@@ -194,6 +196,37 @@ def _child(side):
             def run():
                 tr.iteration_step([inputs])[2].asnumpy()
             return run, None
+        if task == "spade_train_256x512_b1":
+            from torch_refs.spade_ref import MultiscaleDiscriminatorRef, SPADEGeneratorRef, VGG19Ref
+            seg = np.zeros((1, 36, 256, 512), np.float32)
+            classes = rng.integers(0, 35, (16, 32))
+            seg[0, classes.repeat(16, 0).repeat(16, 1), np.arange(256)[:, None], np.arange(512)[None]] = 1.0
+            seg[0, 35] = rng.random((256, 512)) < 0.05           # the instance edge map
+            real = rng.uniform(-1, 1, (1, 3, 256, 512)).astype(np.float32)
+            tn = {"G": randomize_torch(SPADEGeneratorRef(36, crop_size=512, aspect_ratio=2.0), 0),
+                  "D": randomize_torch(MultiscaleDiscriminatorRef(39), 1)}
+            vgg = randomize_torch(VGG19Ref(), 2)
+            if side == "torch":
+                return _torch_spade_step(tn, vgg, torch.from_numpy(seg), torch.from_numpy(real)), None
+            import families.spade as fspade
+            import models
+            from models.spade import TORCH_KEY_RULES, vgg19_key_rules
+            from torch_refs.weights import load_into_ms, torch_state_numpy
+            ms_vgg = models.create_model("vgg19_features")
+            load_into_ms(ms_vgg, torch_state_numpy(vgg), vgg19_key_rules())
+            for p in ms_vgg.get_parameters():
+                p.requires_grad = False
+                p.name = "vgg." + p.name
+            ms_vgg.set_train(False)
+            fspade.load_vgg = lambda path: ms_vgg        # the family loads it from a model dir; same weights here
+            tr = ms_trainer("spade", dict(iterations=1000, decay_start=1000, mode="graph", label_nc=35,
+                                          no_instance=False, crop_size=512, aspect_ratio=2.0,
+                                          vgg_weights="(in memory)"), tn, lambda name, net: TORCH_KEY_RULES)
+            inputs = (ms.Tensor(seg), ms.Tensor(real))
+
+            def run():
+                tr.iteration_step([inputs])[2].asnumpy()
+            return run, None
         if task == "fid_features_b50":
             from torch_refs.inception_ref import fid_reference
             x = rng.uniform(0, 1, (50, 3, 128, 128)).astype(np.float32)
@@ -222,6 +255,8 @@ def _child(side):
                 with FlopCounterMode(display=False) as fc, torch.no_grad():
                     ref(*args)
                 flops = fc.get_total_flops()
+            elif task.startswith("spade"):
+                flops = None     # FlopCounterMode at 256 x 512 with the VGG costs minutes; not counted
             elif task.startswith(("stgan", "stargan")):
                 flops = None     # FlopCounterMode cannot follow autograd.grad(create_graph=True) (the penalty)
             elif task.startswith("dcgan"):
@@ -458,6 +493,45 @@ def _torch_dcgan_step(nets, x, z):
         g.backward()
         g_opt.step()
         return g.item()
+    return step
+
+
+def _torch_spade_step(nets, vgg, seg, real):
+    """One NVlabs/SPADE iteration (pix2pix_trainer): the generator step (hinge, feature matching 10, VGG 10), then
+    the discriminator step on a regenerated fake (no gradient); TTUR Adam: G lr 1e-4, D lr 4e-4, betas (0, 0.9)."""
+    import torch
+    import torch.nn.functional as F
+    G, D = nets["G"], nets["D"]
+    for p in vgg.parameters():
+        p.requires_grad_(False)
+    g_opt = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    d_opt = torch.optim.Adam(D.parameters(), lr=4e-4, betas=(0.0, 0.9))
+    G.train()
+    D.train()
+    vgg.eval()
+    per = 5
+
+    def step():
+        g_opt.zero_grad()
+        fake = G(seg)
+        feats = D(torch.cat([torch.cat([seg, fake], 1), torch.cat([seg, real], 1)], 0))
+        scales = [feats[i * per:(i + 1) * per] for i in range(2)]
+        loss = sum(-s[-1][:1].mean() for s in scales) / 2
+        loss = loss + sum(F.l1_loss(f[:1], f[1:].detach()) * 5.0 for s in scales for f in s[:-1])
+        vf, vr = vgg(fake), vgg(real)
+        loss = loss + sum(w * F.l1_loss(a, b.detach()) for w, a, b in
+                          zip((1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), vf, vr)) * 10.0
+        loss.backward()
+        g_opt.step()
+        d_opt.zero_grad()
+        with torch.no_grad():
+            fake = G(seg)
+        feats = D(torch.cat([torch.cat([seg, fake], 1), torch.cat([seg, real], 1)], 0))
+        scales = [feats[i * per:(i + 1) * per] for i in range(2)]
+        d = sum(F.relu(1 + s[-1][:1]).mean() + F.relu(1 - s[-1][1:]).mean() for s in scales) / 2
+        d.backward()
+        d_opt.step()
+        return loss.item()
     return step
 
 
