@@ -205,8 +205,7 @@ def main(argv=None):
     pretrained = None
     try:
         if args.resume and latest:
-            from training.distributed import expected_size
-            adopt_resumed(cfg, explicit, family, latest, expected_size(args.distributed))
+            adopt_resumed(cfg, explicit, family, latest, distributed.expected_size(args.distributed))
         elif args.pretrained_model:
             pretrained = apply_pretrained(cfg, explicit, args.pretrained_model, family)
         data = family.data(cfg, dataset_dir)
@@ -223,7 +222,6 @@ def main(argv=None):
 
     from core import runtime
     device = runtime.configure(args.mode, args.device_target, args.threads)
-    from training import distributed
     rank, workers = distributed.setup(args.distributed)
     cfg.update(world_size=workers, global_batch_size=cfg["batch_size"] * workers)
     import mindspore as ms

@@ -78,9 +78,10 @@ def save_training_state(run_dir, cells, meta, extra=None):
     write_text_atomic(os.path.join(folder, "latest.json"), dump({"checkpoint": stem + ".ckpt",
                                                                  "iteration": meta["iteration"]}))
     olds = sorted(f for f in os.listdir(folder) if f.startswith("iter_") and f.endswith(".ckpt"))[:-KEEP]
-    for f in olds:
+    stems = tuple(f[:-5] + "." for f in olds)      # each one's .ckpt, .json and every worker's .extra*.npz
+    if stems:
         for name in os.listdir(folder):
-            if name.startswith(f[:-5] + ".") and name.endswith((".ckpt", ".json", ".npz")):
+            if name.startswith(stems) and name.endswith((".ckpt", ".json", ".npz")):
                 os.unlink(os.path.join(folder, name))
     return ckpt
 

@@ -15,7 +15,7 @@ msrun starts one process per worker with MS_ROLE=MS_WORKER in its environment; `
 """
 import os
 
-_STATE = {"rank": 0, "size": 1, "active": False}
+_STATE = {"rank": 0, "size": 1}
 
 
 def launched_by_msrun():
@@ -54,7 +54,7 @@ def setup(force=False):
     rank, size = get_rank(), get_group_size()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=size)
-    _STATE.update(rank=rank, size=size, active=size > 1)
+    _STATE.update(rank=rank, size=size)
     from data import pipelines
     pipelines.set_shard(rank, size)
     return rank, size
@@ -70,7 +70,7 @@ def size():
 
 def active():
     """More than one worker: gradients and losses are averaged over them."""
-    return _STATE["active"]
+    return _STATE["size"] > 1
 
 
 def is_main():
