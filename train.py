@@ -30,7 +30,7 @@ COMMON_FLAGS = (("iterations", int), ("batch_size", int), ("img_size", int), ("l
                 ("sample_freq", int))
 RUNTIME_KEYS = ("dataset", "dataset_root", "model", "arch", "pretrained_model", "result_dir", "run_name", "resume",
                 "no_decay", "mode", "device_target", "workers", "threads", "quiet", "eval_freq", "inception",
-                "eval_dims", "distributed")
+                "eval_dims", "distributed", "amp")
 
 
 def _defaults_text(family, name):
@@ -75,6 +75,9 @@ def build_parser(family):
     r.add_argument("--device_target", default="auto", help="CPU, GPU, Ascend or auto")
     r.add_argument("--workers", type=int, default=2, help="parallel decoding workers")
     r.add_argument("--threads", type=int, default=None, help="MindSpore CPU threads (runtime_num_threads)")
+    r.add_argument("--amp", choices=["O0", "O1", "O2"], default=None,
+                   help="mixed precision with dynamic loss scaling, for GPUs: O1 float16 convolutions, O2 float16 "
+                        "but the norms (default O0: float32; training/amp.py)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar (log lines instead)")
     r.add_argument("--distributed", action="store_true",
                    help="data-parallel worker (automatic under msrun: msrun --worker_num N --local_worker_num N "
@@ -95,7 +98,9 @@ def resolve_config(args, family):
             continue
         cfg[k] = v
         explicit[k] = v
-    cfg.update(mode=args.mode, workers=args.workers)
+    cfg.update(mode=args.mode, workers=args.workers, amp=args.amp or "O0")
+    if args.amp:
+        explicit["amp"] = args.amp
     return cfg, explicit
 
 
@@ -138,7 +143,7 @@ def adopt_resumed(cfg, explicit, family, latest, workers=1):
         how = "without msrun" if was == 1 else f"with msrun --worker_num {was}"
         raise cli.UserError(f"the run being resumed was trained on {was} worker{'s' * (was > 1)} and this is "
                             f"{workers}: resume it {how} (another count would change its batches)")
-    for k in ("arch",) + tuple(family.net_keys) + ("batch_size",):
+    for k in ("arch",) + tuple(family.net_keys) + ("batch_size", "amp"):
         if k in saved and saved[k] != cfg.get(k):
             if k in explicit:
                 raise cli.UserError(f"--{k} {cfg.get(k)} does not match the run being resumed ({k}={saved[k]})")
@@ -182,6 +187,9 @@ def main(argv=None):
     for k in ("iterations", "batch_size", "print_freq", "save_freq", "sample_freq"):
         if cfg.get(k) is not None and cfg[k] < 1:
             return cli.fail(f"--{k} must be at least 1")
+    if cfg["amp"] == "O1" and family.second_order_nets(cfg):
+        return cli.fail(f"--amp O1 does not compile for {family.name}: MindSpore 2.10 meets float16 and float32 "
+                        "gradients in one sum while differentiating its WGAN-GP critic; use --amp O2")
     dataset_dir = args.dataset if os.path.isdir(args.dataset) else os.path.join(args.dataset_root, args.dataset)
     if not os.path.isdir(dataset_dir) and args.dataset in family.builtin_datasets:
         dataset_dir = args.dataset          # a dataset shipped inside a package (e.g. scikit-learn's digits)
@@ -235,7 +243,8 @@ def main(argv=None):
             loaded = load_pretrained(nets, *pretrained)
             log(f"fine-tuning from {pretrained[0]}: {', '.join(loaded)}")
         trainer = GANTrainer(family, cfg, run_dir, nets, data.factory, data.samples, log,
-                             *_evaluator(args, family, cfg, dataset_dir, log))
+                             *_evaluator(args, family, cfg, dataset_dir, log),
+                             compile_cache=[os.path.realpath(dataset_dir)])
         if args.resume and latest:
             trainer.resume(latest)
             log(f"resumed from {latest} at iteration {trainer.iteration}")
@@ -249,6 +258,9 @@ def main(argv=None):
         log(f"  skipped {path}: {why}")
     if len(data.skipped) > 20:
         log(f"  ... and {len(data.skipped) - 20} more")
+    if cfg["amp"] != "O0" and device == "CPU":
+        log(f"--amp {cfg['amp']}: float16 on a CPU is computed without hardware support, slower than float32 "
+            "(mixed precision is meant for GPUs)")
     where = f"{device}, {workers} data-parallel workers" if workers > 1 else device
     log(f"{family.name}/{cfg['arch']} on {where} ({args.mode} mode), run dir {run_dir}")
     try:

@@ -8,13 +8,14 @@ here: a 32->32 3x3 conv at 256x256 took 1.8 s, 0.7 GFLOP/s). Capping oneDNN at A
 primitive, so setting it here, before any MindSpore op runs, is enough; a user's own setting wins.
 It has no effect on GPU or Ascend.
 """
+import contextlib
 import os
 
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ logging: errors only
 
 
-_SOURCE_DIRS = ("models", "kernels", "inference", "core")
+_SOURCE_DIRS = ("models", "kernels", "inference", "core", "training", "families")
 
 
 def compile_cache_dir(*parts):
@@ -24,7 +25,8 @@ def compile_cache_dir(*parts):
     by their content: one folder reused by a different network loaded the wrong graph here (a Reshape size
     error). So each folder serves one workload: its name hashes `parts` (the caller's description of every
     graph it compiles: model configs, input sizes), MindSpore's version, and the source of every module that
-    shapes a graph (models/, kernels/ with its C++, inference/, core/). Any change gives a new folder.
+    shapes a graph (models/, kernels/ with its C++, inference/, core/, and the training steps' training/ and
+    families/). Any change gives a new folder.
     The folders live under FACEGAN_COMPILE_CACHE_DIR (default ~/.cache/facegan/compile)."""
     if os.environ.get("FACEGAN_COMPILE_CACHE", "1") == "0":
         return None
@@ -45,10 +47,9 @@ def compile_cache_dir(*parts):
     return os.path.join(cache_root, h.hexdigest()[:24])
 
 
-def use_compile_cache(*parts):
-    """After configure(): save compiled graphs in, and load them from, compile_cache_dir(*parts) (graph mode
-    only). A cold test.py on photo2cartoon's generator took 5.8-6.1 s without, 4.1-4.3 s with it. Returns the
-    folder, or None (off, PyNative, or not writable: compile as usual)."""
+def _claim(*parts):
+    """compile_cache_dir(device, *parts), created and locked by this process (the lock is held until exit;
+    another process on the same folder compiles without the cache), or None."""
     import mindspore as ms
     if ms.get_context("mode") != ms.GRAPH_MODE:
         return None
@@ -61,14 +62,57 @@ def use_compile_cache(*parts):
         lock = open(path + ".lock", "w")
     except OSError:
         return None
-    try:   # one process per folder at a time (held until exit); another one compiles without the cache
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         lock.close()
         return None
     _held.append(lock)
-    ms.set_context(enable_compile_cache=True, compile_cache_path=path)
     return path
+
+
+def use_compile_cache(*parts):
+    """After configure(): save compiled graphs in, and load them from, compile_cache_dir(*parts) (graph mode
+    only). A cold test.py on photo2cartoon's generator took 5.8-6.1 s without, 4.1-4.3 s with it. Returns the
+    folder, or None (off, PyNative, or not writable: compile as usual)."""
+    import mindspore as ms
+    path = _claim(*parts)
+    if path is not None:
+        ms.set_context(enable_compile_cache=True, compile_cache_path=path)
+    return path
+
+
+_COMPLETE = "complete"
+
+
+@contextlib.contextmanager
+def compile_cache_scope(*parts):
+    """The graphs compiled inside the block are saved in, or loaded from, compile_cache_dir(*parts); none
+    after it. For a workload whose graphs are compiled in a fixed order within the block (the training steps
+    of one config, on the first iteration), while other graphs (sample grids, evaluation) are compiled later in
+    an order that varies. A folder is marked complete when a block ends without an exception; one left
+    incomplete (a run killed while compiling) is emptied and filled again. Yields the folder or None."""
+    import mindspore as ms
+    path = _claim(*parts)
+    if path is None:
+        yield None
+        return
+    marker = os.path.join(path, _COMPLETE)
+    if not os.path.exists(marker):
+        import shutil
+        for name in os.listdir(path):
+            full = os.path.join(path, name)
+            shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+    ms.set_context(enable_compile_cache=True, compile_cache_path=path)
+    try:
+        yield path
+    finally:
+        ms.set_context(enable_compile_cache=False)
+    if not os.path.exists(marker):
+        try:
+            open(marker, "w").close()
+        except OSError:
+            pass
 
 
 _held = []

@@ -19,6 +19,8 @@ from .common import celeba_split, to_img
 
 
 class ClassifierLoss(nn.Cell):
+    terms = ("C_bce", "C_acc")
+
     def __init__(self, nets):
         super().__init__(auto_prefix=False)
         self.C = nets["C"]

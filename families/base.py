@@ -63,7 +63,10 @@ class Losses:
     """A family's loss Cells. generator(*batch) -> (loss, terms[, feeds]); discriminator(*batch, *fed) ->
     (loss, terms), fed being the G step's feeds (through `Family.d_feed`) or d_inputs(*batch)'s outputs, a
     forward run before each D step outside its gradient (for families whose D step regenerates its fakes).
-    A family without discriminators (a classifier) gives `discriminator=None`: its one loss is the generator's."""
+    A family without discriminators (a classifier) gives `discriminator=None`: its one loss is the generator's.
+    Each loss Cell names its terms, in order, in a `terms` tuple (the compiled step returns their values only:
+    names as graph outputs would keep its graph out of the compile cache); the generator's feeds are named by
+    `Family.feeds_d`."""
     generator: object
     discriminator: object
     d_inputs: object = None

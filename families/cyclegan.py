@@ -102,6 +102,8 @@ def translation_from_pretrained(cfg, explicit, meta):
 
 
 class GeneratorLoss(nn.Cell):
+    terms = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         for n in ("G_A", "G_B", "D_A", "D_B"):
@@ -145,6 +147,8 @@ def discriminator_term(dis, gp, real, fake, alpha, mode, lambda_gp):
 
 
 class DiscriminatorLoss(nn.Cell):
+    terms = ("D_A", "D_B")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.D_A, self.D_B = nets["D_A"], nets["D_B"]

@@ -21,6 +21,8 @@ from .common import grid, open_model, to_img
 class GeneratorLoss(nn.Cell):
     """-log D(G(z)) (BCE to "real"), with D in training mode as in the original's G step."""
 
+    terms = ("G_adv",)
+
     def __init__(self, nets, conditional):
         super().__init__(auto_prefix=False)
         self.G, self.D, self.conditional = nets["G"], nets["D"], conditional
@@ -51,6 +53,8 @@ class Generate(nn.Cell):
 
 class DiscriminatorLoss(nn.Cell):
     """BCE(D(real), 1) + BCE(D(fake), 0), the two batches through D separately (separate batch statistics)."""
+
+    terms = ("D_real", "D_fake")
 
     def __init__(self, nets, conditional):
         super().__init__(auto_prefix=False)

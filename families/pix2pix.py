@@ -22,6 +22,8 @@ from .cyclegan import (TRANSLATION_COMMON, TRANSLATION_NET_KEYS, TRANSLATION_OPT
 
 
 class GeneratorLoss(nn.Cell):
+    terms = ("G_GAN", "G_L1")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.G, self.D = nets["G"], nets["D"]
@@ -35,6 +37,8 @@ class GeneratorLoss(nn.Cell):
 
 
 class DiscriminatorLoss(nn.Cell):
+    terms = ("D_real", "D_fake")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.D = nets["D"]

@@ -78,6 +78,8 @@ class GeneratorLoss(_Generate):
         self.use_vgg = vgg is not None
         if self.use_vgg:
             self.vgg = vgg
+        on = (True, self.feat, self.use_vgg, self.use_vae)
+        self.terms = tuple(t for t, o in zip(("G_GAN", "G_GAN_Feat", "G_VGG", "G_KLD"), on) if o)
 
     def construct(self, x, real, *z):
         fake, kld = self.fake_and_kld(x, real, z[0] if self.use_vae else None)
@@ -118,6 +120,8 @@ class RegenerateFake(_Generate):
 
 
 class DiscriminatorLoss(nn.Cell):
+    terms = ("D_Fake", "D_real")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.D = nets["D"]

@@ -55,6 +55,8 @@ def target_labels(present, names, exclusive, domains):
 
 
 class GeneratorLoss(nn.Cell):
+    terms = ("G_adv", "G_cls", "G_rec")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.G, self.D = nets["G"], nets["D"]
@@ -81,6 +83,8 @@ class Translate(nn.Cell):
 
 
 class DiscriminatorLoss(nn.Cell):
+    terms = ("D_real", "D_fake", "D_cls", "D_gp")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.D = nets["D"]

@@ -33,6 +33,8 @@ def _signed(source, target, thres, label):
 
 
 class GeneratorLoss(nn.Cell):
+    terms = ("G_adv", "G_att", "G_rec")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.G, self.D = nets["G"], nets["D"]
@@ -62,6 +64,8 @@ class Translate(nn.Cell):
 
 
 class DiscriminatorLoss(nn.Cell):
+    terms = ("D_adv", "D_gp", "D_att")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         self.D = nets["D"]

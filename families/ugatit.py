@@ -23,6 +23,8 @@ GENERATORS = ("ugatit_p2c_generator", "ugatit_generator")
 
 
 class GeneratorLoss(nn.Cell):
+    terms = ("G_adv", "G_cycle", "G_identity", "G_cam", "G_faceid")
+
     def __init__(self, nets, cfg, face_id=None):
         super().__init__(auto_prefix=False)
         for n in UGATIT.generators + UGATIT.discriminators:
@@ -74,6 +76,8 @@ class Translate(nn.Cell):
 
 
 class DiscriminatorLoss(nn.Cell):
+    terms = ("D_adv_A", "D_adv_B")
+
     def __init__(self, nets, cfg):
         super().__init__(auto_prefix=False)
         for n in UGATIT.discriminators:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import ROOT, assert_resume_after_sigkill_is_exact, make_digit_pairs, run_cli
+from tests.helpers import ROOT, assert_resume_after_sigkill_is_exact, make_digit_pairs, run_cli, run_history
 
 CYC_TINY = ["--model", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--img_size", "32", "-q"]
 
@@ -175,3 +175,50 @@ def test_data_layouts_and_one_line_errors(digits, tmp_path):
     for args, message in cases:
         r = run_cli(["train.py", "--result_dir", str(tmp_path / "errs")] + args)
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-800:])
+
+
+def test_training_steps_come_from_the_compile_cache_exactly(digits, tmp_path):
+    """The training steps' graphs are saved once per config and loaded by the next run of it: the loading run
+    leaves the cached files untouched and ends bit for bit where a run without the cache ends (loss history,
+    trained weights); a folder left incomplete (a run killed while compiling: no `complete` mark, a broken
+    file) is emptied and filled again; FACEGAN_COMPILE_CACHE=0 writes nothing."""
+    import glob
+    import os
+    import time
+    data = digits[0]
+    cache = tmp_path / "cache"
+    args = ["train.py", "--dataset", str(data), "--result_dir", str(tmp_path), "--iterations", "3",
+            "--batch_size", "2", "--print_freq", "1", "--sample_freq", "2", "--seed", "4"] + CYC_TINY
+
+    def run(name, **env):
+        r = run_cli(args + ["--run_name", name], env_extra={"FACEGAN_COMPILE_CACHE_DIR": str(cache), **env})
+        assert r.returncode == 0, r.stderr[-2000:]
+        return tmp_path / name
+
+    def result(run_dir):
+        import mindspore as ms
+        weights = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(run_dir / "model" / "G_A.ckpt")).items()}
+        return run_history(str(run_dir)), weights
+
+    def same(a, b):
+        assert a[0] == b[0]
+        assert sorted(a[1]) == sorted(b[1])
+        for k in a[1]:
+            np.testing.assert_array_equal(a[1][k], b[1][k], err_msg=k)
+
+    plain = result(run("plain", FACEGAN_COMPILE_CACHE="0"))
+    assert not cache.exists() or not os.listdir(cache)
+    same(result(run("fills")), plain)
+    folders = [p for p in glob.glob(str(cache / "*")) if os.path.isdir(p)]
+    assert len(folders) == 1 and os.path.exists(os.path.join(folders[0], "complete"))
+    graphs = sorted(glob.glob(os.path.join(folders[0], "**", "*.mindir"), recursive=True))
+    assert len(graphs) >= 2      # the G step and the D step at least; samples (iteration 2) are not cached
+    stamps = {g: os.stat(g).st_mtime_ns for g in graphs}
+    time.sleep(0.05)
+    same(result(run("loads")), plain)
+    assert {g: os.stat(g).st_mtime_ns for g in graphs} == stamps
+    os.remove(os.path.join(folders[0], "complete"))
+    with open(graphs[0], "r+b") as f:
+        f.truncate(100)
+    same(result(run("refills")), plain)
+    assert os.path.exists(os.path.join(folders[0], "complete")) and os.path.getsize(graphs[0]) > 100

@@ -9,7 +9,9 @@ does; `family.feeds_d` names them), optionally through a host-side stage such as
 cfg["n_critic"] discriminator steps per generator step, each on its own batch (WGAN-GP critics).
 The engine owns everything else, once:
 - the CPU kernels put into every network (kernels.accelerate; second order for the family's critics);
-- the two steps, each a `value_and_grad` over the loss Cell, jitted (`ms.jit`) in GRAPH_MODE;
+- the two steps, each a `value_and_grad` over the loss Cell, jitted (`ms.jit`) in GRAPH_MODE, their graphs
+  cached across runs of one config (core.runtime.compile_cache_scope);
+- mixed precision (cfg["amp"]): the networks' compute precision and each step's dynamic loss scale (amp.py);
 - Adam with the family's lr/betas/weight decay, and the lr schedule (constant, then linear decay to 0);
 - logging every print_freq (iteration, elapsed, d_loss, g_loss, named terms) and a tqdm bar with ETA;
 - sample grids every sample_freq, a loss-curve PNG, the resolved config in the run directory;
@@ -30,7 +32,7 @@ from mindspore import nn, ops
 import kernels
 from core import runtime
 
-from . import distributed
+from . import amp, distributed
 from .checkpoint import (latest_checkpoint, load_extra_state, load_training_state, save_training_state,
                          save_worker_extra)
 from .losses import as_function
@@ -79,46 +81,83 @@ def adam(params, lr, settings):
     return opt
 
 
-def make_train_step(loss_cell, optimizer, jit=True, clamp01=()):
+def make_train_step(loss_cell, optimizer, jit=True, clamp01=(), names=None, loss_scale=None):
     """One optimisation step of `optimizer`'s parameters on `loss_cell`: returns what the loss Cell returns
     (loss, terms[, feeds]), with the parameters updated.
 
-    `clamp01`: parameters clamped to [0, 1] right after the update, inside the same graph. (Parameters must
-    not be changed from Python with `set_data` once a step is compiled: the compiled graph keeps using its
-    own buffer, so such a change is silently lost and the host copy goes stale.)
+    `loss_scale`: a training.amp.LossScale (mixed precision): the loss is scaled before differentiation, the
+    gradients unscaled, and a step with a gradient that is not finite is skipped (the scale adapts).
+
+    `names`: the key tuples of the loss Cell's dicts, in order (default: `(loss_cell.terms,)`); a dict it
+    returns beyond them is dropped. `clamp01`: parameters clamped to [0, 1] right after the update, inside the
+    same graph. (Parameters must not be changed from Python with `set_data` once a step is compiled: the
+    compiled graph keeps using its own buffer, so such a change is silently lost and the host copy goes stale.)
     """
-    # a plain function, not the Cell: lets a loss take gradients itself (WGAN-GP) in GRAPH_MODE (losses.py)
-    grad_fn = ms.value_and_grad(as_function(loss_cell), None, optimizer.parameters, has_aux=True)
-    clamp01 = tuple(clamp01)
-    # data parallel (training/distributed.py): gradients, the loss and its terms averaged over the workers
-    grad_mean = distributed.gradient_mean(optimizer.parameters)
-    value_mean = distributed.value_mean()
-
-    def train_step(*inputs):
-        out, grads = grad_fn(*inputs)
-        if grad_mean is not None:
-            grads = grad_mean(grads)
-        loss = ops.depend(out[0], optimizer(grads))
-        for p in clamp01:
-            loss = ops.depend(loss, ops.assign(p, ops.clamp(p, 0.0, 1.0)))
-        rest = ()
-        for k, d in enumerate(out[1:]):
-            values = tuple(d.values())
-            if value_mean is not None and k == 0:
-                values = value_mean(values)
-            rest = rest + (tuple(d.keys()), values)
-        if value_mean is not None:
-            loss = value_mean((loss,))[0]
-        return (loss,) + rest
-
-    # The compiled step returns each dict as (keys, values): a dict as a graph output sent MindSpore 2.10 down
-    # its "any type" path, whose Custom-op shape inference failed for the STGAN step.
-    step = ms.jit(train_step) if jit else train_step
+    names = tuple(tuple(n) for n in (names if names is not None else (loss_cell.terms,)))
+    step = _TrainStep(loss_cell, optimizer, tuple(clamp01), names, loss_scale)
+    run_step = ms.jit(step.construct) if jit else step.construct
 
     def run(*inputs):
-        out = step(*inputs)
-        return (out[0],) + tuple(dict(zip(out[i], out[i + 1])) for i in range(1, len(out), 2))
+        out = run_step(*inputs)
+        return (out[0],) + tuple(dict(zip(keys, values)) for keys, values in zip(names, out[1:]))
     return run
+
+
+class _TrainStep(nn.Cell):
+    """The compiled step. A Cell that owns the loss and the optimiser, returning tensors only: so built, its
+    graph can be saved in and loaded from MindSpore's compile cache with the parameters bound by name (a
+    jitted plain function referring to them was loaded with unbound parameters, and string outputs could not
+    be loaded at all)."""
+
+    def __init__(self, loss_cell, optimizer, clamp01, names, loss_scale=None):
+        super().__init__(auto_prefix=False)
+        self.loss_cell, self.optimizer, self.clamp01, self.names = loss_cell, optimizer, clamp01, names
+        self.loss_scale = loss_scale
+        # a plain function, not the Cell: lets a loss take gradients itself (WGAN-GP) in GRAPH_MODE (losses.py)
+        fn = as_function(loss_cell)
+        if loss_scale is not None:
+            plain = fn
+
+            def fn(*inputs):
+                out = plain(*inputs)
+                return (out[0] * loss_scale.scale,) + tuple(out[1:])
+        self.grad_fn = ms.value_and_grad(fn, None, optimizer.parameters, has_aux=True)
+        # data parallel (training/distributed.py): gradients, the loss and its terms averaged over the workers
+        self.grad_mean = distributed.gradient_mean(optimizer.parameters)
+        self.value_mean = distributed.value_mean()
+
+    def construct(self, *inputs):
+        out, grads = self.grad_fn(*inputs)
+        if self.grad_mean is not None:
+            grads = self.grad_mean(grads)
+        if self.loss_scale is None:
+            loss = ops.depend(out[0], self.optimizer(grads))
+        else:
+            # every worker holds the same averaged gradients here, so all of them skip a step or none
+            grads = self.loss_scale.unscale(grads)
+            finite = ms.amp.all_finite(grads)
+            loss = out[0] / self.loss_scale.scale
+            if finite:
+                loss = ops.depend(loss, self.optimizer(grads))
+            loss = ops.depend(loss, self.loss_scale.update(finite))
+        for p in self.clamp01:
+            loss = ops.depend(loss, ops.assign(p, ops.clamp(p, 0.0, 1.0)))
+        rest = ()
+        for k, keys in enumerate(self.names):
+            d = out[k + 1]
+            values = ()
+            for key in keys:
+                values = values + (d[key],)
+            if self.value_mean is not None and k == 0:
+                values = self.value_mean(values)
+            rest = rest + (values,)
+        if self.value_mean is not None:
+            loss = self.value_mean((loss,))[0]
+        return (loss,) + rest
+
+
+# config keys that no compiled training graph depends on (the rest go into the compile cache's key)
+NOT_IN_GRAPHS = ("print_freq", "save_freq", "sample_freq", "eval_freq", "workers", "threads")
 
 
 class Interrupted(Exception):
@@ -139,12 +178,15 @@ def _reason(e):
 
 class GANTrainer:
     def __init__(self, family, cfg, run_dir, nets, data_factory, sample_inputs=None, log=print, evaluator=None,
-                 eval_freq=0):
+                 eval_freq=0, compile_cache=None):
         """
         family: a families.Family; cfg: the resolved config (lr, beta1, beta2, weight_decay, iterations,
         decay_start, n_critic, batch_size, print_freq, save_freq, sample_freq, seed, mode, ...);
         nets: name -> Cell, built by the family (weights loaded if fine-tuning), not yet compiled;
-        data_factory(start_iter) -> iterator of input tuples for iterations start_iter.. (n_critic per iteration).
+        data_factory(start_iter) -> iterator of input tuples for iterations start_iter.. (n_critic per iteration);
+        compile_cache: a list describing whatever else shapes the data's tensors (e.g. the dataset's path): the
+        training steps' graphs go into a compile cache folder of this workload (core.runtime), so a rerun or a
+        resume of the same config loads them instead of compiling; None: no cache.
         """
         self.family, self.cfg, self.run_dir, self.nets = family, cfg, run_dir, nets
         self.data_factory, self.sample_inputs, self.log = data_factory, sample_inputs, log
@@ -152,8 +194,11 @@ class GANTrainer:
         self.iteration = 0
         jit = cfg.get("mode", "graph") == "graph"
         twice = set(family.second_order_nets(cfg))
+        level = cfg.get("amp", "O0")
+        amp.cast_networks(nets, level, float32=twice)
         for name, net in nets.items():
-            kernels.accelerate(net, second_order=name in twice)
+            if level == "O0":            # the CPU kernels compute in float32 only
+                kernels.accelerate(net, second_order=name in twice)
         # a family's optional networks (SPADE's encoder, only with --use_vae) may be absent from `nets`
         g_params = [p for n in family.generators if n in nets for p in nets[n].trainable_params()]
         d_params = [p for n in family.discriminators if n in nets for p in nets[n].trainable_params()]
@@ -168,12 +213,25 @@ class GANTrainer:
         losses = family.losses(nets, cfg)
         self.g_loss, self.d_loss, self.d_inputs = losses.generator, losses.discriminator, losses.d_inputs
         self._d_inputs = ms.jit(self.d_inputs.construct) if (jit and self.d_inputs is not None) else self.d_inputs
-        self.g_step = make_train_step(self.g_loss, self.g_opt, jit, family.clamp01_params(nets))
-        self.d_step = make_train_step(self.d_loss, self.d_opt, jit) if self.d_opt is not None else None
         self.feeds_d = tuple(family.feeds_d)
+        g_names = (self.g_loss.terms,) + ((self.feeds_d,) if self.feeds_d else ())
+        self.scales = {}
+        if level != "O0":
+            self.scales = {"G_scale": amp.LossScale("G_step")}
+            if self.d_opt is not None:
+                self.scales["D_scale"] = amp.LossScale("D_step")
+        self.g_step = make_train_step(self.g_loss, self.g_opt, jit, family.clamp01_params(nets), g_names,
+                                      self.scales.get("G_scale"))
+        self.d_step = make_train_step(self.d_loss, self.d_opt, jit, loss_scale=self.scales.get("D_scale")) \
+            if self.d_opt is not None else None
         self.d_feed = family.d_feed(cfg)
         self.history = []   # (iteration, d_loss, g_loss, {term: value})
         self._stop = False
+        self.cache_parts = None
+        if compile_cache is not None and jit:
+            graph_cfg = {k: v for k, v in cfg.items() if k not in NOT_IN_GRAPHS}
+            self.cache_parts = ["training steps", family.name, json.dumps(graph_cfg, sort_keys=True, default=str),
+                                kernels.enabled(), distributed.rank(), distributed.size()] + list(compile_cache)
 
     def discriminator_step(self, inputs, fed=()):
         extra = tuple(fed)
@@ -213,6 +271,7 @@ class GANTrainer:
         cells["G_optim"] = self.g_opt
         if self.d_opt is not None:
             cells["D_optim"] = self.d_opt
+        cells.update(self.scales)
         return cells
 
     def save(self):
@@ -291,7 +350,12 @@ class GANTrainer:
                     pending.append(tuple(ms.Tensor(b) for b in batch))
                     if len(pending) < self.d_steps:
                         continue
-                    d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
+                    if self.iteration == start and self.cache_parts:
+                        # the steps compile here, always in this order: cached (see __init__)
+                        with runtime.compile_cache_scope(*self.cache_parts):
+                            d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
+                    else:
+                        d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
                     if self.iteration == start:
                         # MindSpore's threads exist now; its host-side waits spin on this thread
                         runtime.quiet_waiting_thread()
