@@ -93,13 +93,13 @@ def _runner(family, args, out_folder):
         return cli.fail(str(e))
 
 
-def generate(family, args):
-    """A model that generates from noise: its runner's images, as <save_path> (the first) and
-    <stem>_<name><ext>, or <folder>/<name>.png."""
+def generate(args, out_name, make_runner):
+    """A model that generates from noise: the images of the runner make_runner(output folder) gives (or an
+    exit code), as <save_path> (the first) and <stem>_<name><ext>, or <folder>/<name>.png."""
     from data.images import write_image_atomic
-    out_dir = args.save_path or os.path.join(ROOT, "out", family.output_folder or family.name)
+    out_dir = args.save_path or os.path.join(ROOT, "out", out_name)
     explicit_file = bool(args.save_path and os.path.splitext(args.save_path)[1])
-    run = _runner(family, args, os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir)
+    run = make_runner(os.path.dirname(os.path.abspath(args.save_path)) if explicit_file else out_dir)
     if isinstance(run, int):
         return run
 
@@ -126,14 +126,26 @@ def generate(family, args):
     return 0
 
 
-def onnx_parser():
-    ap = argparse.ArgumentParser(description="Run an exported image-to-image generator (export.py --format ONNX) "
-                                             "on photos with onnxruntime, without MindSpore.")
+def onnx_parser(options=(), takes_photos=True):
+    """test.py --onnx's flags; `options`: those of the family runner the file goes through (its --help lists
+    them once --onnx names the file)."""
+    ap = argparse.ArgumentParser(description="Run a generator exported by export.py --format ONNX with onnxruntime, "
+                                             "without MindSpore: photo2cartoon / U-GAT-IT, CycleGAN, Pix2Pix, "
+                                             "STGAN / AttGAN, StarGAN on photos; DCGAN, CGAN from noise. The file's "
+                                             "family options apply (python test.py --onnx FILE --help).")
     ap.add_argument("--onnx", required=True, help="the .onnx file")
-    ap.add_argument("--photo_path", required=True, help="a photo or a folder of photos")
-    ap.add_argument("--save_path", default=None, help="output file (single photo) or folder (default: out/onnx/)")
-    ap.add_argument("--preprocess", choices=["face", "resize"], default=None,
-                    help="face (the face front end; the default for cartoons) or resize (the default otherwise)")
+    if takes_photos:
+        ap.add_argument("--photo_path", required=True, help="a photo or a folder of photos")
+    ap.add_argument("--save_path", default=None, help="output file (single photo, or the first output of a "
+                                                      "generating model) or folder (default: out/onnx/)")
+    names = {o.name for o in options}
+    if "preprocess" not in names and takes_photos:
+        ap.add_argument("--preprocess", choices=["face", "resize"], default=None,
+                        help="face (the face front end; the default for cartoons) or resize (the default otherwise)")
+    f = ap.add_argument_group("the exported model's options")
+    for o in options:
+        f.add_argument("--" + o.name, type=o.type, default=o.default, choices=o.choices, nargs=o.nargs,
+                       help=o.help + (f" (default {o.default})" if o.default not in (None, "") else ""))
     ap.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return ap
@@ -145,7 +157,9 @@ def onnx_runner(args, out_folder):
         return cli.fail(f"--onnx not found: {args.onnx}")
     try:
         cli.writable_dir(out_folder, "the output folder")
-        from deploy.onnx_run import OnnxRunner
+        from deploy.onnx_run import OnnxRunner, family_runner, runner_options
+        if runner_options(args.onnx)[0]:
+            return family_runner(args.onnx, args)
         return OnnxRunner(args.onnx, args.preprocess)
     except (InferenceError, cli.UserError) as e:
         return cli.fail(str(e))
@@ -153,12 +167,19 @@ def onnx_runner(args, out_folder):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if cli.peek_flag(argv, "--onnx", None) is not None:
-        args = onnx_parser().parse_args(argv)
+    onnx = cli.peek_flag(argv, "--onnx", None)
+    if onnx is not None:
+        options, takes_photos = (), True
+        if os.path.isfile(onnx):
+            from deploy.onnx_run import runner_options
+            options, takes_photos = runner_options(onnx)
+        args = onnx_parser(options, takes_photos).parse_args(_join_negative_values(argv))
+        if not takes_photos:
+            return generate(args, "onnx", lambda folder: onnx_runner(args, folder))
         return run_photos(args, "onnx", lambda folder: onnx_runner(args, folder))
     family, args = parse_args(argv)
     if not family.takes_photos:
-        return generate(family, args)
+        return generate(args, family.output_folder or family.name, lambda folder: _runner(family, args, folder))
     return run_photos(args, family.output_folder or family.name, lambda folder: _runner(family, args, folder))
 
 

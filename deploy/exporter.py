@@ -131,6 +131,8 @@ def export_network(directory, net=None, fmt="ONNX", output=None, batch=1, img_si
                  "output": {"name": sig.output_name, "meaning": sig.output_meaning},
                  "label": meta.get("label", ""), "model_json": {k: v for k, v in meta.items()
                                                                 if k in ("attributes", "domains", "arch", "label")}}
+    if model == "stargan_generator":
+        described["stats"] = "instance" if instance_stats else "running"
     from core.files import atomic_write
 
     def write(tmp):

@@ -1,9 +1,10 @@
-"""test.py --onnx FILE: an exported image-to-image generator run on photos by onnxruntime, without MindSpore.
+"""test.py --onnx FILE: an exported generator run by onnxruntime, without MindSpore.
 
 The file's "facegan" metadata (written by export.py) says what it is. photo2cartoon / U-GAT-IT generators go
 through the same steps as with a model dir (inference/cartoon.py: face front end, white background,
-composite); CycleGAN and Pix2Pix generators through inference/translate.py (resize, or the aligned face crop).
-Nothing here imports MindSpore.
+composite); CycleGAN and Pix2Pix generators through inference/translate.py (resize, or the aligned face crop);
+STGAN / AttGAN, StarGAN, DCGAN and CGAN generators through their family's own test.py runner, with its
+options (`family_runner`). Nothing here imports MindSpore.
 """
 import json
 
@@ -29,6 +30,82 @@ def describe(path):
     return session, json.loads(raw)
 
 
+# exported generators that test.py runs through their family's own runner, with its options but those fixed at
+# export (the norms' statistics)
+FIXED_AT_EXPORT = ("stats", "bn_stats")
+
+
+def runner_options(path):
+    """(the test.py options of the runner an exported file goes through, whether it takes photos); a photo ->
+    image generator, or a file that cannot be read (OnnxRunner reports it), takes the photo options only."""
+    try:
+        _, desc = describe(path)
+    except InferenceError:
+        return (), True
+    model = desc.get("model")
+    if model == "stgan_generator":
+        from inference.attributes import EDIT_OPTIONS as options
+    elif model == "stargan_generator":
+        from inference.domains import DOMAIN_OPTIONS as options
+    elif model == "dcgan_generator":
+        from inference.sampling import DCGAN_OPTIONS as options
+    elif model == "cgan_generator":
+        from inference.sampling import CGAN_OPTIONS as options
+    else:
+        return (), True
+    return tuple(o for o in options if o.name not in FIXED_AT_EXPORT), model not in ("dcgan_generator",
+                                                                                       "cgan_generator")
+
+
+def _batched(session, fixed):
+    """run(*arrays) -> the first output, over any batch: a file exported for a fixed batch runs chunk by chunk
+    (the last chunk padded by repeating its last item)."""
+    import numpy as np
+    names = [i.name for i in session.get_inputs()]
+
+    def run(*arrays):
+        n = len(arrays[0])
+        if fixed is None or n == fixed:
+            return session.run(None, dict(zip(names, arrays)))[0]
+        outs = []
+        for start in range(0, n, fixed):
+            part = [a[start:start + fixed] for a in arrays]
+            short = fixed - len(part[0])
+            if short:
+                part = [np.concatenate([p] + [p[-1:]] * short) for p in part]
+            outs.append(session.run(None, dict(zip(names, part)))[0][:fixed - short])
+        return np.concatenate(outs)
+    return run
+
+
+def family_runner(path, args):
+    """An exported STGAN / AttGAN / StarGAN / DCGAN / CGAN generator behind its family's test.py runner,
+    which gets (meta, run) in place of a model dir: the same options, the same outputs."""
+    session, desc = describe(path)
+    model, inputs = desc["model"], desc["inputs"]
+    batch = inputs[0]["shape"][0]
+    run = _batched(session, None if batch == "N" else int(batch))
+    meta = dict(desc.get("model_json", {}))
+    meta["label"] = f"{desc.get('label') or model} (ONNX, {path})"
+    shape = inputs[0]["shape"]
+    if model == "stgan_generator":
+        from inference.attributes import EditRunner
+        meta["networks"] = {"G": {"config": {"img_size": int(shape[-1])}}}
+        return EditRunner(None, args, (meta, run))
+    if model == "stargan_generator":
+        from inference.domains import TranslateRunner
+        meta["stats"] = desc.get("stats", "instance")
+        meta.setdefault("domains", {})["img_size"] = int(shape[-1])
+        return TranslateRunner(None, args, (meta, run))
+    if model == "dcgan_generator":
+        from inference.sampling import DCGANSampler
+        meta["networks"] = {"G": {"config": {"nz": int(shape[1])}}}
+        return DCGANSampler(None, args, (meta, run))
+    from inference.sampling import CGANSampler
+    meta["networks"] = {"G": {"config": {"nz": int(shape[1]), "n_classes": int(inputs[1]["shape"][1])}}}
+    return CGANSampler(None, args, (meta, run))
+
+
 class OnnxRunner(Runner):
     verb = "processed"
 
@@ -37,8 +114,8 @@ class OnnxRunner(Runner):
         model = desc["model"]
         if model not in CARTOON + TRANSLATE:
             ins = ", ".join(f"{i['name']} {i['shape']}" for i in desc["inputs"])
-            raise InferenceError(f"test.py --onnx runs image-to-image generators (photo2cartoon, U-GAT-IT, CycleGAN, "
-                                 f"Pix2Pix); {path} is a {model}: run it with onnxruntime (inputs: {ins})")
+            raise InferenceError(f"test.py --onnx runs generators; {path} is a {model}: run it with onnxruntime "
+                                 f"(inputs: {ins})")
         shape = desc["inputs"][0]["shape"]
         if shape[0] not in (1, "N"):
             raise InferenceError(f"{path} was exported for batch {shape[0]}; export with --batch 1 or "

@@ -14,38 +14,9 @@ import numpy as np
 
 from . import Family, Losses, Option, register_family
 from .common import grid, to_img
-from .dcgan import (SAMPLE_OPTIONS, DiscriminatorLoss, Generate, GeneratorLoss, _Sampler, adopt_networks,
-                    epochs_to_iterations, noise, noise_data, square_grid)
-
-
-def one_hot(labels, n):
-    y = np.zeros((len(labels), n), np.float32)
-    y[np.arange(len(labels)), labels] = 1.0
-    return y
-
-
-class CGANSampler(_Sampler):
-    """--label K: a grid of --num samples of class K; without it, one row of --num samples per class."""
-
-    def __init__(self, checkpoint, args):
-        from inference.cartoon import InferenceError
-        super().__init__(checkpoint, args, "cgan")
-        self.n_classes = int(self.cfg["n_classes"])
-        if args.label is not None and not 0 <= args.label < self.n_classes:
-            raise InferenceError(f"--label {args.label}: this model has classes 0 .. {self.n_classes - 1}")
-        self.label_k, self.num, self.seed = args.label, args.num, args.seed
-        self.suffixes = (f"label{args.label}",) if args.label is not None else ("classes",)
-
-    def generate(self):
-        nz = self.cfg["nz"]
-        if self.label_k is not None:
-            z = noise(self.seed, self.num, nz, False)
-            y = one_hot(np.full(self.num, self.label_k), self.n_classes)
-            return {self.suffixes[0]: square_grid(self.run(z, y))}
-        z = np.tile(noise(self.seed, self.num, nz, False), (self.n_classes, 1))   # the same z in every row
-        y = one_hot(np.repeat(np.arange(self.n_classes), self.num), self.n_classes)
-        tiles = self.run(z, y)
-        return {"classes": grid([tiles[k * self.num:(k + 1) * self.num] for k in range(self.n_classes)])}
+from inference.sampling import CGAN_OPTIONS, CGANSampler, one_hot
+from .dcgan import (DiscriminatorLoss, Generate, GeneratorLoss, adopt_networks, epochs_to_iterations,
+                    noise, noise_data)
 
 
 @register_family
@@ -71,11 +42,7 @@ class CGAN(Family):
         Option("decay_epochs", int, "decay the learning rate linearly to 0 over the last N epochs (default: "
                                     "constant)"),
     )
-    test_options = SAMPLE_OPTIONS[:2] + (
-        Option("label", int, "generate this class only (default: a row per class)"),
-        Option("bn_stats", str, "BatchNorm statistics: running (eval mode; default: a batch of one class has "
-                                "statistics unlike the mixed batches of training) or batch", ("running", "batch"),
-               default="running"))
+    test_options = CGAN_OPTIONS
 
     def check_config(self, cfg):
         if cfg["img_size"] % 4 or cfg["img_size"] < 8:

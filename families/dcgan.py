@@ -10,12 +10,12 @@ step's fake and the G step's forward are two forwards here, one in the original)
 read them, and the original samples in training mode (batch statistics), as test.py does by default. The
 sample sheets written during training use the running statistics, so they never change the state.
 """
-import numpy as np
 from mindspore import nn
 
+from inference.sampling import DCGAN_OPTIONS, DCGANSampler, noise, square_grid
 from training.losses import bce
-from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, register_family
-from .common import grid, open_model, to_img
+from . import Family, Losses, Option, TrainingData, adopt_pretrained, register_family
+from .common import to_img
 
 
 class GeneratorLoss(nn.Cell):
@@ -70,12 +70,6 @@ class DiscriminatorLoss(nn.Cell):
         return d_real + d_fake, {"D_real": d_real, "D_fake": d_fake}
 
 
-def noise(seed, count, nz, spatial):
-    """`count` latent vectors N(0, 1) from `seed`: (count, nz, 1, 1) for DCGAN, (count, nz) for CGAN."""
-    z = np.random.default_rng(seed).standard_normal((count, nz)).astype(np.float32)
-    return z.reshape(count, nz, 1, 1) if spatial else z
-
-
 def noise_data(cfg, dataset_dir, labelled, z_shape):
     """TrainingData for a GAN from noise: the images (data/mnist.py), fixed sample noise; sets cfg["nc"]
     from the data when it is None."""
@@ -120,64 +114,6 @@ def epochs_to_iterations(cfg, n_train):
     cfg["iterations_per_epoch"] = per_epoch
 
 
-class _Sampler(Runner):
-    """Shared by the noise families' test.py runners: the generator from a model dir, in the BatchNorm mode
-    asked for (`batch`: training-mode batch statistics, as the originals sample; `running`: eval())."""
-    takes_photos = False
-    verb = "generated"
-
-    def __init__(self, checkpoint, args, arch):
-        from inference.cartoon import InferenceError
-        meta, nets = open_model(checkpoint, arch, arch, "convert_weights.py")
-        self.G = nets["G"]
-        self.cfg = meta["networks"]["G"]["config"]
-        if args.num < 1:
-            raise InferenceError("--num must be at least 1")
-        self.batch_stats = args.bn_stats == "batch"
-        self.G.set_train(self.batch_stats)
-        self.label = f"{meta.get('label', arch)}; BatchNorm on {'batch' if self.batch_stats else 'running'} " \
-                     f"statistics"
-
-    def run(self, *inputs):
-        import mindspore as ms
-        out = self.G(*(ms.Tensor(a) for a in inputs)).asnumpy()
-        return [to_img(a) for a in out]
-
-
-def square_grid(tiles, cols=None):
-    cols = cols or int(np.ceil(np.sqrt(len(tiles))))
-    blank = np.zeros_like(tiles[0])
-    rows = [tiles[i:i + cols] + [blank] * (cols - len(tiles[i:i + cols])) for i in range(0, len(tiles), cols)]
-    return grid(rows)
-
-
-class DCGANSampler(_Sampler):
-    """A grid of --num samples from --seed, and an interpolation strip between the latents of --seed and
-    --seed + 1 (--steps columns, spherical interpolation)."""
-    suffixes = ("samples", "interpolation")
-
-    def __init__(self, checkpoint, args):
-        super().__init__(checkpoint, args, "dcgan")
-        self.num, self.seed, self.steps = args.num, args.seed, args.steps
-
-    def generate(self):
-        nz = self.cfg["nz"]
-        z = noise(self.seed, self.num, nz, True)
-        a, b = noise(self.seed, 1, nz, False)[0], noise(self.seed + 1, 1, nz, False)[0]
-        t = np.linspace(0.0, 1.0, max(2, self.steps))
-        omega = np.arccos(np.clip(np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b)), -1, 1))
-        path = np.stack([(np.sin((1 - s) * omega) * a + np.sin(s * omega) * b) / np.sin(omega)
-                         if omega > 1e-6 else (1 - s) * a + s * b for s in t]).astype(np.float32)
-        return {"samples": square_grid(self.run(z)),
-                "interpolation": grid([self.run(path.reshape(len(t), nz, 1, 1))])}
-
-
-SAMPLE_OPTIONS = (
-    Option("num", int, "how many samples", default=64),
-    Option("seed", int, "random seed of the latent vectors", default=0),
-    Option("bn_stats", str, "BatchNorm statistics: batch (training mode, as the original samples) or running "
-                            "(eval mode)", ("batch", "running"), default="batch"),
-)
 
 
 @register_family
@@ -202,7 +138,7 @@ class DCGAN(Family):
         Option("decay_epochs", int, "decay the learning rate linearly to 0 over the last N epochs (default: "
                                     "constant, as published)"),
     )
-    test_options = SAMPLE_OPTIONS + (Option("steps", int, "interpolation strip length", default=10),)
+    test_options = DCGAN_OPTIONS
 
     def check_config(self, cfg):
         s = cfg["img_size"]

@@ -17,9 +17,10 @@ import numpy as np
 from mindspore import nn, ops
 
 from data.celeba import HAIR_COLOURS
+from inference.domains import DOMAIN_OPTIONS, TranslateRunner, target_labels
 from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
-from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, register_family
-from .common import grid, open_model, to_img, wgan_gp_config_problem
+from . import Family, Losses, Option, TrainingData, adopt_pretrained, register_family
+from .common import grid, to_img, wgan_gp_config_problem
 
 CELEBA_5 = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 RAFD_8 = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
@@ -31,27 +32,6 @@ def classification_loss(logits, target, domains):
     if domains:
         return -(target * ops.log_softmax(logits, 1)).sum(1).mean()
     return bce_logits(logits, target) * float(logits.shape[1])
-
-
-def target_labels(present, names, exclusive, domains):
-    """StarGAN's test-time targets for one image's labels `present` (0/1, (c,)): one row per domain. Domain
-    data: each one-hot domain. Attributes: the attribute toggled, except that an exclusive one (a hair
-    colour) is switched on and the rest of its group off."""
-    c = len(names)
-    if domains:
-        return np.eye(c, dtype=np.float32)
-    rows = []
-    for k, name in enumerate(names):
-        t = np.asarray(present, np.float32).copy()
-        if name in exclusive:
-            for j, other in enumerate(names):
-                if other in exclusive:
-                    t[j] = 0.0
-            t[k] = 1.0
-        else:
-            t[k] = 1.0 - t[k]
-        rows.append(t)
-    return np.stack(rows)
 
 
 class GeneratorLoss(nn.Cell):
@@ -111,58 +91,6 @@ def translate_columns(G, x, labels, names, exclusive, domains):
     return cols
 
 
-class TranslateRunner(Runner):
-    """photo -> (aligned face) -> a strip: the input, then one column per target domain (--edit all) or the
-    one domain asked for."""
-    verb = "translated"
-
-    def __init__(self, checkpoint, args):
-        from inference.cartoon import InferenceError
-        from models.stargan import use_instance_stats
-        meta, nets = open_model(checkpoint, "stargan", "StarGAN", "convert_weights.py --arch stargan")
-        self.G = nets["G"]
-        use_instance_stats(self.G, args.stats == "instance")
-        self.G.set_train(False)
-        info = meta["domains"]
-        self.names, self.exclusive = list(info["names"]), list(info.get("exclusive", []))
-        self.domains = info["label_mode"] == "domains"
-        self.size = int(info["img_size"])
-        given = [t for t in (args.attrs or "").replace(",", " ").split() if t]
-        unknown = [t for t in given if t not in self.names]
-        if unknown:
-            raise InferenceError(f"unknown {'domain' if self.domains else 'attribute'} {', '.join(unknown)}; this "
-                                 f"model knows: {' '.join(self.names)}")
-        if self.domains and len(given) > 1:
-            raise InferenceError("--attrs: a domain model takes the photo's one domain")
-        self.present = np.array([1.0 if n in given else 0.0 for n in self.names], np.float32)
-        edit = args.edit or "all"
-        if edit != "all" and edit not in self.names:
-            raise InferenceError(f"--edit {edit}: not a domain of this model ({' '.join(self.names)} or all)")
-        self.columns = list(range(len(self.names))) if edit == "all" else [self.names.index(edit)]
-        self.with_input = edit == "all"
-        self.suffixes = (edit,)
-        self.needs_face = (args.preprocess or "face") == "face"
-        self.label = f"{meta.get('label', 'stargan')}; InstanceNorm on " \
-                     f"{'each image' if args.stats == 'instance' else 'running'} statistics"
-
-    def __call__(self, image):
-        import cv2
-
-        import mindspore as ms
-        from data.celeba import CELEBA_SIZE, STARGAN_CROP
-        if self.needs_face:
-            image = image.crop_rgb
-        elif image.shape[1::-1] == CELEBA_SIZE:        # CelebA's aligned images: the crop StarGAN trained on
-            x, y, side = STARGAN_CROP
-            image = image[y:y + side, x:x + side]
-        img = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        targets = target_labels(self.present, self.names, self.exclusive, self.domains)[self.columns]
-        y = self.G(ms.Tensor(np.repeat(x, len(targets), 0)), ms.Tensor(targets)).asnumpy()
-        tiles = ([img] if self.with_input else []) + [to_img(t) for t in y]
-        return {self.suffixes[0]: np.concatenate(tiles, 1)}
-
-
 @register_family
 class StarGAN(Family):
     name = "stargan"
@@ -195,15 +123,7 @@ class StarGAN(Family):
         Option("n_critic", int, "discriminator steps per generator step"),
         Option("decay_iters", int, "decay the learning rate linearly to 0 over the last N iterations"),
     )
-    test_options = (
-        Option("attrs", str, "the photo's attributes now, e.g. \"Black_Hair Male\" (a domain model: its domain)",
-               default=""),
-        Option("edit", str, "all (a strip: the input, then every target domain) or one domain", default="all"),
-        Option("stats", str, "InstanceNorm statistics: instance (each image's own, as the original's test runs) "
-                             "or running (PyTorch eval())", ("instance", "running"), default="instance"),
-        Option("preprocess", str, "face (the face front end; default) or resize (already aligned faces; "
-                                  "CelebA's 178x218 images get StarGAN's crop)", ("face", "resize")),
-    )
+    test_options = DOMAIN_OPTIONS
 
     def check_config(self, cfg):
         if cfg.get("label_mode") != "domains":

@@ -14,9 +14,9 @@ import numpy as np
 from mindspore import nn
 
 from data.celeba import CELEBA_13
-from inference.attributes import edit_columns
+from inference.attributes import EDIT_OPTIONS, EditRunner, edit_columns
 from training.losses import FirstOutput, GradientPenalty, bce_logits, l1
-from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, parse_bool, register_family
+from . import Family, Losses, Option, TrainingData, adopt_pretrained, parse_bool, register_family
 from .common import celeba_split, grid, to_img, wgan_gp_config_problem
 
 COMMON = dict(lr=2e-4, beta1=0.5, beta2=0.999, weight_decay=0.0, batch_size=32, n_epochs=100, iterations=None,
@@ -81,38 +81,6 @@ class DiscriminatorLoss(nn.Cell):
         return d_adv + self.w_gp * d_gp + self.w_att * d_att, {"D_adv": d_adv, "D_gp": d_gp, "D_att": d_att}
 
 
-class EditRunner(Runner):
-    """photo -> aligned face -> one row per edited attribute, one column per intensity
-    (inference.attributes.AttributeEditor)."""
-    verb = "edited"
-
-
-    def __init__(self, checkpoint, args):
-        from inference.attributes import AttributeEditor, parse_slide
-        from inference.cartoon import InferenceError
-        if args.edit is None:
-            raise InferenceError("--model stgan needs --edit ATTRIBUTE (or all)")
-        self.editor = AttributeEditor(checkpoint)
-        self.present = self.editor.parse_attrs(args.attrs)
-        self.edits = self.editor.check_edit(args.edit)
-        self.intensities = parse_slide(args.slide) if args.slide else [args.intensity]
-        self.with_input = bool(args.slide) or len(self.edits) > 1
-        self.suffix = args.edit + ("_slide" if args.slide else "")
-        self.suffixes = (self.suffix,)
-        self.needs_face = (args.preprocess or "face") == "face"
-        self.label = self.editor.label
-
-    def __call__(self, image):
-        if self.needs_face:
-            image = image.crop_rgb
-        else:
-            from data.celeba import CELEBA_CROP, CELEBA_SIZE
-            if image.shape[1::-1] == CELEBA_SIZE:   # CelebA's aligned images: the crop STGAN trained on
-                x, y, side = CELEBA_CROP
-                image = image[y:y + side, x:x + side]
-        return {self.suffix: self.editor.edit(image, self.present, self.edits, self.intensities, self.with_input)}
-
-
 @register_family
 class STGAN(Family):
     name = "stgan"
@@ -145,15 +113,7 @@ class STGAN(Family):
         Option("lambda_rec", float, "reconstruction L1 weight"),
         Option("n_critic", int, "discriminator steps per generator step"),
     )
-    test_options = (
-        Option("attrs", str, "the attributes the photo has now, e.g. \"Male Young\"", default=""),
-        Option("edit", str, "the attribute to toggle, or all"),
-        Option("intensity", float, "strength of the edit (1 = full, 0.5 = training strength, negative = the "
-                                   "other way)", default=1.0),
-        Option("slide", str, "MIN:MAX:COUNT intensities in one strip, e.g. -1:1:10"),
-        Option("preprocess", str, "face (the face front end; default) or resize (already aligned faces; "
-                                  "CelebA's 178x218 images get CelebA's crop)", ("face", "resize")),
-    )
+    test_options = EDIT_OPTIONS
 
     def check_config(self, cfg):
         if not cfg["selected_attrs"]:

@@ -15,7 +15,21 @@ import os
 import cv2
 import numpy as np
 
+from families.base import Option, Runner
+
 from .cartoon import InferenceError
+
+
+# test.py --model stgan's options (and test.py --onnx's for an exported STGAN / AttGAN generator)
+EDIT_OPTIONS = (
+    Option("attrs", str, "the attributes the photo has now, e.g. \"Male Young\"", default=""),
+    Option("edit", str, "the attribute to toggle, or all"),
+    Option("intensity", float, "strength of the edit (1 = full, 0.5 = training strength, negative = the "
+                               "other way)", default=1.0),
+    Option("slide", str, "MIN:MAX:COUNT intensities in one strip, e.g. -1:1:10"),
+    Option("preprocess", str, "face (the face front end; default) or resize (already aligned faces; "
+                              "CelebA's 178x218 images get CelebA's crop)", ("face", "resize")),
+)
 
 
 def generator_input(source, target, thres_int, label, edit_index=None, intensity=None):
@@ -49,7 +63,23 @@ def edit_columns(net, x, attrs, names, thres, label, intensity=1.0):
 
 
 class AttributeEditor:
-    def __init__(self, checkpoint):
+    def __init__(self, checkpoint=None, loaded=None):
+        """From a model dir (`checkpoint`), or `loaded` = (model.json-like meta, run(x, attributes) -> images),
+        e.g. an exported ONNX file's (deploy/onnx_run.py)."""
+        if loaded is None:
+            meta, run = self._open(checkpoint)
+        else:
+            meta, run = loaded
+        info = meta["attributes"]
+        self.names = list(info["selected_attrs"])
+        # how the generator reads its attribute input: "diff" (STGAN) or "target" (AttGAN)
+        self.thres, self.mode = float(info["thres_int"]), info["label"]
+        self.run = run
+        self.size = int(meta["networks"]["G"]["config"]["img_size"])
+        self.label = meta.get("label", meta.get("arch"))
+
+    @staticmethod
+    def _open(checkpoint):
         if not os.path.isfile(os.path.join(checkpoint, "model.json")):
             raise InferenceError(f"no attribute model at {checkpoint}: train one with "
                                  f"python train.py --model stgan --dataset celeba (it writes RUN/model)")
@@ -60,16 +90,16 @@ class AttributeEditor:
             raise InferenceError(str(e)) from None
         if meta.get("arch") not in ("stgan", "attgan") or "attributes" not in meta:
             raise InferenceError(f"{checkpoint} is a {meta.get('arch')} model, not an STGAN/AttGAN one")
-        info = meta["attributes"]
-        self.names = list(info["selected_attrs"])
-        self.thres, self.label = float(info["thres_int"]), info["label"]
         try:
-            self.net = load_network(checkpoint, "G", expect_model="stgan_generator")
+            net = load_network(checkpoint, "G", expect_model="stgan_generator")
         except NetworkLoadError as e:
             raise InferenceError(str(e)) from None
-        self.net.set_train(False)
-        self.size = int(meta["networks"]["G"]["config"]["img_size"])
-        self.label = meta.get("label", meta.get("arch"))
+        net.set_train(False)
+
+        def run(x, a):
+            import mindspore as ms
+            return net(ms.Tensor(x), ms.Tensor(a)).asnumpy()
+        return meta, run
 
     def parse_attrs(self, text):
         """'Male, Young' -> 0/1 vector over the model's attributes; unknown names are an error."""
@@ -89,7 +119,6 @@ class AttributeEditor:
     def edit(self, rgb, present, edits, intensities, with_input=False):
         """rgb: an aligned face (HxWx3 uint8, resized to the model's size). Returns a grid image: one row per
         edit, one column per intensity (plus the input first with `with_input`)."""
-        import mindspore as ms
         from data.celeba import apply_conflicts
         img = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
         x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
@@ -100,9 +129,9 @@ class AttributeEditor:
             target[k] = 1.0 - target[k]
             apply_conflicts(target, self.names, name)
             direction = 1.0 if target[k] > 0.5 else -1.0
-            inp = np.stack([generator_input(present, target, self.thres, self.label, k, direction * float(t))
+            inp = np.stack([generator_input(present, target, self.thres, self.mode, k, direction * float(t))
                             for t in intensities])
-            y = self.net(ms.Tensor(np.repeat(x, len(inp), 0)), ms.Tensor(inp)).asnumpy()
+            y = self.run(np.repeat(x, len(inp), 0), inp)
             tiles = [np.clip((t.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8) for t in y]
             rows.append(np.concatenate(([img] if with_input else []) + tiles, 1))
         return np.concatenate(rows, 0)
@@ -118,3 +147,36 @@ def parse_slide(text):
     if n < 2:
         raise InferenceError("--slide needs a COUNT of at least 2")
     return list(np.linspace(lo, hi, n))
+
+
+class EditRunner(Runner):
+    """photo -> aligned face -> one row per edited attribute, one column per intensity
+    (inference.attributes.AttributeEditor)."""
+    verb = "edited"
+
+
+    def __init__(self, checkpoint, args, loaded=None):
+        """`loaded`: (meta, run) instead of the model dir, see AttributeEditor."""
+        from inference.attributes import AttributeEditor, parse_slide
+        from inference.cartoon import InferenceError
+        if args.edit is None:
+            raise InferenceError("--model stgan needs --edit ATTRIBUTE (or all)")
+        self.editor = AttributeEditor(checkpoint, loaded)
+        self.present = self.editor.parse_attrs(args.attrs)
+        self.edits = self.editor.check_edit(args.edit)
+        self.intensities = parse_slide(args.slide) if args.slide else [args.intensity]
+        self.with_input = bool(args.slide) or len(self.edits) > 1
+        self.suffix = args.edit + ("_slide" if args.slide else "")
+        self.suffixes = (self.suffix,)
+        self.needs_face = (args.preprocess or "face") == "face"
+        self.label = self.editor.label
+
+    def __call__(self, image):
+        if self.needs_face:
+            image = image.crop_rgb
+        else:
+            from data.celeba import CELEBA_CROP, CELEBA_SIZE
+            if image.shape[1::-1] == CELEBA_SIZE:   # CelebA's aligned images: the crop STGAN trained on
+                x, y, side = CELEBA_CROP
+                image = image[y:y + side, x:x + side]
+        return {self.suffix: self.editor.edit(image, self.present, self.edits, self.intensities, self.with_input)}

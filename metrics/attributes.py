@@ -131,7 +131,7 @@ class Editor:
     def targets(self, attrs, k):
         """The target attributes (N, n) of editing attribute k of images with `attrs`."""
         if self.kind == "stargan":
-            from families.stargan import target_labels
+            from inference.domains import target_labels
             return np.stack([target_labels(a, self.names, self.exclusive, False)[k] for a in attrs])
         from data.celeba import apply_conflicts
         t = np.array(attrs, np.float32, copy=True)

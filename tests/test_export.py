@@ -172,3 +172,52 @@ def test_onnx_runs_photos_without_mindspore(p2c_onnx, tmp_path):
         r = run_cli(["test.py", "--onnx", str(tmp_path / f), "--photo_path", str(photo), "--save_path",
                      str(tmp_path / "x.png")], env_extra=no_ms)
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, (f, r.stderr[-800:])
+
+
+FAMILY_EXPORTS = [   # (parity row, family, model.json extras, test.py options)
+    ("stgan_G_sc3_inj1", "stgan",
+     {"attributes": {"selected_attrs": ["a0", "a1", "a2", "a3", "a4"], "thres_int": 0.5, "label": "diff"}},
+     ["--attrs", "a0 a3", "--edit", "a1", "--slide", "-1:1:3", "--preprocess", "resize"]),
+    ("stargan_G_rep3", "stargan", META["stargan_generator"], ["--attrs", "a c", "--preprocess", "resize"]),
+    ("dcgan_G_32_grey", "dcgan", {}, ["--num", "5", "--seed", "3", "--steps", "4"]),
+    ("cgan_G_28", "cgan", {}, ["--num", "3", "--seed", "1"]),
+]
+
+
+@pytest.mark.parametrize("row_id, family, extras, options", FAMILY_EXPORTS, ids=[f[1] for f in FAMILY_EXPORTS])
+def test_onnx_runs_every_family_runner_without_mindspore(row_id, family, extras, options, tmp_path):
+    """test.py --onnx with an exported STGAN, StarGAN, DCGAN or CGAN generator (batch 1: a bigger batch runs
+    chunk by chunk) and MindSpore unimportable: the family's own options, the same output files as test.py on
+    the model dir (within one grey level; the norms on the statistics fixed at export: StarGAN each image's,
+    DCGAN / CGAN the running ones); the family's --help lists them."""
+    from PIL import Image
+    from skimage import data as skdata
+    row = next(r for r in ROWS if r.id == row_id)
+    d = _model_dir(row, tmp_path / "m")
+    meta = json.loads((d / "model.json").read_text())
+    meta.update(extras, arch=family)
+    (d / "model.json").write_text(json.dumps(meta))
+    r = run_cli(["export.py", "--checkpoint", str(d), "--format", "ONNX", "--output", str(tmp_path / "g.onnx")])
+    assert r.returncode == 0, r.stderr[-1500:]
+    block = tmp_path / "block" / "mindspore"
+    block.mkdir(parents=True)
+    (block / "__init__.py").write_text("raise ImportError('MindSpore is not installed here')\n")
+    photo = []
+    if family in ("stgan", "stargan"):
+        Image.fromarray(skdata.astronaut()[::8, ::8]).save(tmp_path / "face.png")
+        photo = ["--photo_path", str(tmp_path / "face.png")]
+    stats = {"dcgan": ["--bn_stats", "running"], "cgan": ["--bn_stats", "running"]}.get(family, [])
+    runs = {"onnx": ["--onnx", str(tmp_path / "g.onnx")], "ms": ["--model", family, "--checkpoint", str(d)] + stats}
+    for side, head in runs.items():
+        env = {"PYTHONPATH": str(tmp_path / "block")} if side == "onnx" else None
+        r = run_cli(["test.py"] + head + photo + options + ["--save_path", str(tmp_path / side)], env_extra=env)
+        assert r.returncode == 0, (side, r.stderr[-1500:])
+    names = sorted(p.name for p in (tmp_path / "ms").iterdir())
+    assert names and names == sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    for n in names:
+        a = np.asarray(Image.open(tmp_path / "onnx" / n), np.int16)
+        b = np.asarray(Image.open(tmp_path / "ms" / n), np.int16)
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1, (n, np.abs(a - b).max())
+    h = run_cli(["test.py", "--onnx", str(tmp_path / "g.onnx"), "--help"],
+                env_extra={"PYTHONPATH": str(tmp_path / "block")})
+    assert h.returncode == 0 and f"--{options[0].lstrip('-')}" in h.stdout and "--stats" not in h.stdout

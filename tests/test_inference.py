@@ -121,3 +121,26 @@ def test_compiled_graph_cache_is_per_workload_and_changes_nothing(tiny_model, ph
         assert np.array_equal(run(tiny_model, "a3.png"), plain[tiny_model])
     finally:
         held.close()
+
+
+@pytest.mark.parametrize("mode", ["diff", "target"])
+def test_attribute_editor_feeds_the_generator_its_own_kind_of_input(mode):
+    """STGAN's generator reads target minus source attributes, AttGAN's the target (model.json's
+    attributes.label), whatever the model's display label: an edit of a1 at intensity 1 on a face with a0
+    gives the generator exactly inference.attributes.generator_input's vector for that kind."""
+    from inference.attributes import AttributeEditor, generator_input
+    seen = []
+
+    def run(x, a):
+        seen.append(a.copy())
+        return np.zeros_like(x)
+    meta = {"label": "trained stgan", "attributes": {"selected_attrs": ["a0", "a1", "a2"], "thres_int": 0.5,
+                                                      "label": mode},
+            "networks": {"G": {"config": {"img_size": 16}}}}
+    editor = AttributeEditor(loaded=(meta, run))
+    present = editor.parse_attrs("a0")
+    editor.edit(np.zeros((16, 16, 3), np.uint8), present, ["a1"], [1.0])
+    target = np.array([1.0, 1.0, 0.0], np.float32)
+    np.testing.assert_array_equal(seen[0][0], generator_input(present, target, 0.5, mode, 1, 1.0))
+    if mode == "diff":
+        np.testing.assert_array_equal(seen[0][0], [0.0, 1.5, 0.0])    # unchanged attributes: no difference
