@@ -160,7 +160,7 @@ class EditRunner(Runner):
         from inference.attributes import AttributeEditor, parse_slide
         from inference.cartoon import InferenceError
         if args.edit is None:
-            raise InferenceError("--model stgan needs --edit ATTRIBUTE (or all)")
+            raise InferenceError("an STGAN / AttGAN model needs --edit ATTRIBUTE (or all)")
         self.editor = AttributeEditor(checkpoint, loaded)
         self.present = self.editor.parse_attrs(args.attrs)
         self.edits = self.editor.check_edit(args.edit)

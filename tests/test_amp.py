@@ -103,16 +103,17 @@ def test_levels_put_the_convolutions_in_float16_and_keep_the_norms_in_float32(le
     assert 0 < np.abs(a - b).max() < 2e-2, np.abs(a - b).max()
 
 
-def test_ugatit_trains_with_o2_and_resumes_exactly_with_its_loss_scale(digit_domains, tmp_path):
-    """train.py --amp O2 on U-GAT-IT: finite losses close to the float32 run's at the first iteration, the
+def test_ugatit_trains_with_o1_and_resumes_exactly_with_its_loss_scale(digit_domains, tmp_path):
+    """train.py --amp O1 on U-GAT-IT (O2 runs through train.py in the STGAN test; it compiles slower here, 60 s
+    against 37 s): finite losses close to the float32 run's at the first iteration, the
     config records the level, the checkpoint holds both steps' loss scales, and a resume from the checkpoint
     of iteration 2 (the scale has already backed off there) ends where the straight run ends."""
     data = digit_domains[0]
-    ref = assert_resume_from_checkpoint_is_exact(["--dataset", str(data), "--amp", "O2"] + UGATIT_TINY,
+    ref = assert_resume_from_checkpoint_is_exact(["--dataset", str(data), "--amp", "O1"] + UGATIT_TINY,
                                                  tmp_path, 2, 4, nets=("genA2B", "disGA"))
     assert "float16" in ref.stdout    # the CPU note
     cfg = json.loads((tmp_path / "straight" / "config.json").read_text())
-    assert cfg["amp"] == "O2"
+    assert cfg["amp"] == "O1"
     state = ms.load_checkpoint(str(tmp_path / "straight" / "checkpoints" / "iter_0000004.ckpt"))
     assert {"G_step.loss_scale", "D_step.loss_scale", "G_step.finite_steps"} <= set(state)
     assert float(state["G_step.loss_scale"].asnumpy()) < 2.0 ** 16      # U-GAT-IT's loss overflows at first
@@ -124,8 +125,8 @@ def test_ugatit_trains_with_o2_and_resumes_exactly_with_its_loss_scale(digit_dom
     for k in h32[3]:
         assert h16[3][k] == pytest.approx(h32[3][k], rel=2e-2, abs=1e-3), k
     bad = run_cli(["train.py", "--dataset", str(data), "--result_dir", str(tmp_path), "--run_name", "straight",
-                   "--resume", "--amp", "O1", "--iterations", "5"] + UGATIT_TINY)
-    assert bad.returncode != 0 and "--amp O1 does not match" in bad.stderr and "Traceback" not in bad.stderr
+                   "--resume", "--amp", "O2", "--iterations", "5"] + UGATIT_TINY)
+    assert bad.returncode != 0 and "--amp O2 does not match" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_stgan_wgan_gp_critic_trains_with_o2_and_o1_is_refused(digit_attributes, tmp_path):

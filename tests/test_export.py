@@ -134,8 +134,9 @@ def test_export_cli_dynamic_batch_metadata_and_errors(p2c_onnx, tmp_path):
 
 def test_onnx_runs_photos_without_mindspore(p2c_onnx, tmp_path):
     """test.py --onnx with MindSpore made unimportable: a photo2cartoon export gives the cartoon the model dir
-    gives (within one grey level of rounding), a CycleGAN export translates; a file of another kind, a file
-    that is not ONNX and one exported for batch 4 are one-line errors."""
+    gives (within one grey level of rounding), a CycleGAN export translates; a file of another kind (the
+    attribute classifier), an STGAN file without its --edit, a file that is not ONNX and one exported for batch
+    4 are one-line errors."""
     from PIL import Image
     from skimage import data as skdata
     photo = tmp_path / "astronaut.jpg"
@@ -163,11 +164,13 @@ def test_onnx_runs_photos_without_mindspore(p2c_onnx, tmp_path):
     r = run_cli(["test.py", "--onnx", str(tmp_path / "cyc.onnx"), "--photo_path", str(photo), "--save_path",
                  str(tmp_path / "cyc.png")], env_extra=no_ms)
     assert r.returncode == 0 and Image.open(tmp_path / "cyc.png").size == (512, 512), r.stderr[-1500:]
-    st = _model_dir(next(r for r in ROWS if r.id == "stgan_G_sc3_inj1"), tmp_path / "st")
-    r = run_cli(["export.py", "--checkpoint", str(st), "--output", str(tmp_path / "st.onnx"), "--no_check"])
-    assert r.returncode == 0, r.stderr[-1500:]
+    for row_id, name in (("stgan_G_sc3_inj1", "st"), ("attr_classifier", "clf")):
+        d = _model_dir(next(r for r in ROWS if r.id == row_id), tmp_path / name)
+        r = run_cli(["export.py", "--checkpoint", str(d), "--output", str(tmp_path / f"{name}.onnx"), "--no_check"])
+        assert r.returncode == 0, r.stderr[-1500:]
     (tmp_path / "text.onnx").write_text("not a model")
-    for f, message in (("st.onnx", "runs image-to-image generators"), ("text.onnx", "not a readable ONNX file"),
+    for f, message in (("clf.onnx", "runs generators"), ("st.onnx", "model needs --edit"),
+                       ("text.onnx", "not a readable ONNX file"),
                        ("b4.onnx", "exported for batch 4"), ("none.onnx", "--onnx not found")):
         r = run_cli(["test.py", "--onnx", str(tmp_path / f), "--photo_path", str(photo), "--save_path",
                      str(tmp_path / "x.png")], env_extra=no_ms)
