@@ -27,7 +27,8 @@ def compile_cache_dir(*parts):
     graph it compiles: model configs, input sizes), MindSpore's version, and the source of every module that
     shapes a graph (models/, kernels/ with its C++, inference/, core/, and the training steps' training/ and
     families/). Any change gives a new folder.
-    The folders live under FACEGAN_COMPILE_CACHE_DIR (default ~/.cache/facegan/compile)."""
+    The folders live under FACEGAN_COMPILE_CACHE_DIR (default ~/.cache/facegan/compile); any of them may be
+    deleted at any time (the next run of its workload compiles and fills it again)."""
     if os.environ.get("FACEGAN_COMPILE_CACHE", "1") == "0":
         return None
     cache_root = os.environ.get("FACEGAN_COMPILE_CACHE_DIR") or os.path.join(
@@ -100,9 +101,13 @@ def compile_cache_scope(*parts):
     marker = os.path.join(path, _COMPLETE)
     if not os.path.exists(marker):
         import shutil
-        for name in os.listdir(path):
-            full = os.path.join(path, name)
-            shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+        try:
+            for name in os.listdir(path):
+                full = os.path.join(path, name)
+                shutil.rmtree(full) if os.path.isdir(full) else os.remove(full)
+        except OSError:         # a folder that cannot be emptied is not used: compile as usual
+            yield None
+            return
     ms.set_context(enable_compile_cache=True, compile_cache_path=path)
     try:
         yield path
