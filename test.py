@@ -151,14 +151,16 @@ def onnx_parser(options=(), takes_photos=True):
     return ap
 
 
-def onnx_runner(args, out_folder):
+def onnx_runner(args, out_folder, through_family):
+    """The runner of an exported file: its family's (`through_family`: runner_options gave options), or the
+    photo -> image one."""
     from inference.cartoon import InferenceError
     if not os.path.isfile(args.onnx):
         return cli.fail(f"--onnx not found: {args.onnx}")
     try:
         cli.writable_dir(out_folder, "the output folder")
-        from deploy.onnx_run import OnnxRunner, family_runner, runner_options
-        if runner_options(args.onnx)[0]:
+        from deploy.onnx_run import OnnxRunner, family_runner
+        if through_family:
             return family_runner(args.onnx, args)
         return OnnxRunner(args.onnx, args.preprocess)
     except (InferenceError, cli.UserError) as e:
@@ -175,8 +177,8 @@ def main(argv=None):
             options, takes_photos = runner_options(onnx)
         args = onnx_parser(options, takes_photos).parse_args(_join_negative_values(argv))
         if not takes_photos:
-            return generate(args, "onnx", lambda folder: onnx_runner(args, folder))
-        return run_photos(args, "onnx", lambda folder: onnx_runner(args, folder))
+            return generate(args, "onnx", lambda folder: onnx_runner(args, folder, bool(options)))
+        return run_photos(args, "onnx", lambda folder: onnx_runner(args, folder, bool(options)))
     family, args = parse_args(argv)
     if not family.takes_photos:
         return generate(args, family.output_folder or family.name, lambda folder: _runner(family, args, folder))

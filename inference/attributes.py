@@ -154,11 +154,8 @@ class EditRunner(Runner):
     (inference.attributes.AttributeEditor)."""
     verb = "edited"
 
-
     def __init__(self, checkpoint, args, loaded=None):
         """`loaded`: (meta, run) instead of the model dir, see AttributeEditor."""
-        from inference.attributes import AttributeEditor, parse_slide
-        from inference.cartoon import InferenceError
         if args.edit is None:
             raise InferenceError("an STGAN / AttGAN model needs --edit ATTRIBUTE (or all)")
         self.editor = AttributeEditor(checkpoint, loaded)

@@ -5,6 +5,8 @@ import numpy as np
 from families.base import Option, Runner
 from families.common import open_model, to_img
 
+from .cartoon import InferenceError
+
 
 # test.py --model stargan's options (and, but --stats, test.py --onnx's for an exported StarGAN generator)
 DOMAIN_OPTIONS = (
@@ -47,7 +49,6 @@ class TranslateRunner(Runner):
     def __init__(self, checkpoint, args, loaded=None):
         """`loaded`: (meta, run(x, labels) -> images) instead of the model dir (an exported file's, whose
         instance-norm statistics were chosen at export)."""
-        from inference.cartoon import InferenceError
         if loaded is None:
             from models.stargan import use_instance_stats
             meta, nets = open_model(checkpoint, "stargan", "StarGAN", "convert_weights.py --arch stargan")

@@ -6,6 +6,8 @@ import numpy as np
 from families.base import Option, Runner
 from families.common import grid, open_model, to_img
 
+from .cartoon import InferenceError
+
 
 # test.py --model dcgan | cgan's options (and, but --bn_stats, test.py --onnx's for their exported generators)
 SAMPLE_OPTIONS = (
@@ -44,7 +46,6 @@ class _Sampler(Runner):
     def __init__(self, checkpoint, args, arch, loaded=None):
         """`loaded`: (meta, run(*inputs) -> images) instead of the model dir (an exported file's: eval mode,
         BatchNorm on running statistics)."""
-        from inference.cartoon import InferenceError
         if args.num < 1:
             raise InferenceError("--num must be at least 1")
         if loaded is None:
@@ -97,7 +98,6 @@ class CGANSampler(_Sampler):
     """--label K: a grid of --num samples of class K; without it, one row of --num samples per class."""
 
     def __init__(self, checkpoint, args, loaded=None):
-        from inference.cartoon import InferenceError
         super().__init__(checkpoint, args, "cgan", loaded)
         self.n_classes = int(self.cfg["n_classes"])
         if args.label is not None and not 0 <= args.label < self.n_classes:

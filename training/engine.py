@@ -18,6 +18,7 @@ The engine owns everything else, once:
 - checkpoints every save_freq, written atomically, holding all nets, both optimisers' states (moments,
   step), the iteration and the seed: `--resume` continues exactly; SIGINT/SIGTERM save and exit cleanly.
 """
+import contextlib
 import json
 import math
 import os
@@ -350,11 +351,9 @@ class GANTrainer:
                     pending.append(tuple(ms.Tensor(b) for b in batch))
                     if len(pending) < self.d_steps:
                         continue
-                    if self.iteration == start and self.cache_parts:
-                        # the steps compile here, always in this order: cached (see __init__)
-                        with runtime.compile_cache_scope(*self.cache_parts):
-                            d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
-                    else:
+                    # the steps compile on the first iteration, always in this order: cached (see __init__)
+                    first = self.iteration == start and self.cache_parts
+                    with runtime.compile_cache_scope(*self.cache_parts) if first else contextlib.nullcontext():
                         d_loss, d_terms, g_loss, g_terms = self.iteration_step(pending)
                     if self.iteration == start:
                         # MindSpore's threads exist now; its host-side waits spin on this thread
