@@ -1,10 +1,11 @@
 # The README's two commands: `make demo` and `make test`. Both set up .venv first (idempotent).
 PY := .venv/bin/python
 
-.PHONY: setup demo test bench help
+.PHONY: setup browser demo test app bench help
 help:
 	@echo "make demo   - set up, then run the main job on the bundled sample photo (out/demo/)"
 	@echo "make test   - set up, then run the test suite"
+	@echo "make app    - set up, then serve the web demo on http://127.0.0.1:7860"
 	@echo "make bench  - set up, then run the benchmarks (MindSpore vs PyTorch, same run)"
 
 setup:
@@ -13,8 +14,14 @@ setup:
 demo: setup
 	$(PY) demo.py
 
-test: setup
+browser:
+	@bash scripts/setup_browser.sh
+
+test: setup browser
 	$(PY) -m pytest
+
+app: setup
+	$(PY) app.py
 
 bench: setup
 	$(PY) bench/run.py

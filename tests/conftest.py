@@ -81,7 +81,7 @@ FILE_SECONDS = {
     "test_train_cyclegan.py": 170, "test_output_faults.py": 170, "test_kernels.py": 150,
     "test_train_dcgan.py": 110, "test_convert.py": 100, "test_train_cgan.py": 90, "test_inference.py": 70,
     "test_attr_accuracy.py": 60, "test_train_spade.py": 200, "test_spade.py": 50,
-    "test_distributed.py": 230, "test_amp.py": 140,
+    "test_distributed.py": 230, "test_amp.py": 140, "test_web_demo.py": 60,
 }
 
 

@@ -6,7 +6,8 @@ import pytest
 import models
 from tests.helpers import run_cli
 
-ENTRY_POINTS = ["convert_weights.py", "data_process.py", "demo.py", "eval.py", "train.py", "test.py"]
+ENTRY_POINTS = ["app.py", "convert_weights.py", "data_process.py", "demo.py", "eval.py", "export.py", "train.py",
+                "test.py"]
 
 
 @pytest.mark.parametrize("script", ENTRY_POINTS)
