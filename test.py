@@ -131,7 +131,8 @@ def onnx_parser(options=(), takes_photos=True):
     them once --onnx names the file)."""
     ap = argparse.ArgumentParser(description="Run a generator exported by export.py --format ONNX with onnxruntime, "
                                              "without MindSpore: photo2cartoon / U-GAT-IT, CycleGAN, Pix2Pix, "
-                                             "STGAN / AttGAN, StarGAN on photos; DCGAN, CGAN from noise. The file's "
+                                             "STGAN / AttGAN, StarGAN on photos; DCGAN, CGAN from noise; SPADE from "
+                                             "label maps. The file's "
                                              "family options apply (python test.py --onnx FILE --help).")
     ap.add_argument("--onnx", required=True, help="the .onnx file")
     if takes_photos:

@@ -81,7 +81,7 @@ def example_inputs(inputs, seed=0):
         if name == "image":
             lo = 0.0 if "[0, 1]" in meaning else -1.0
             out.append(rng.uniform(lo, 1.0, shape).astype(np.float32))
-        elif name in ("labels", "label"):
+        elif name in ("labels", "label", "label_map"):
             out.append(rng.integers(0, 2, shape).astype(np.float32))
         elif name == "attributes":
             out.append(rng.choice([-0.5, 0.0, 0.5], shape).astype(np.float32))
@@ -130,7 +130,8 @@ def export_network(directory, net=None, fmt="ONNX", output=None, batch=1, img_si
                              "meaning": m} for n, s, m in inputs],
                  "output": {"name": sig.output_name, "meaning": sig.output_meaning},
                  "label": meta.get("label", ""), "model_json": {k: v for k, v in meta.items()
-                                                                if k in ("attributes", "domains", "arch", "label")}}
+                                                                if k in ("attributes", "domains", "labels", "arch",
+                                                                         "label")}}
     if model == "stargan_generator":
         described["stats"] = "instance" if instance_stats else "running"
     from core.files import atomic_write

@@ -3,7 +3,7 @@
 The file's "facegan" metadata (written by export.py) says what it is. photo2cartoon / U-GAT-IT generators go
 through the same steps as with a model dir (inference/cartoon.py: face front end, white background,
 composite); CycleGAN and Pix2Pix generators through inference/translate.py (resize, or the aligned face crop);
-STGAN / AttGAN, StarGAN, DCGAN and CGAN generators through their family's own test.py runner, with its
+STGAN / AttGAN, StarGAN, DCGAN, CGAN and SPADE generators through their family's own test.py runner, with its
 options (`family_runner`). Nothing here imports MindSpore.
 """
 import json
@@ -51,10 +51,14 @@ def runner_options(path):
         from inference.sampling import DCGAN_OPTIONS as options
     elif model == "cgan_generator":
         from inference.sampling import CGAN_OPTIONS as options
+    elif model == "spade_generator":         # its encoder (--style) is not exported
+        from inference.synthesis import SYNTHESIS_OPTIONS
+        options = tuple(o for o in SYNTHESIS_OPTIONS if o.name != "style")
     else:
         return (), True
     return tuple(o for o in options if o.name not in FIXED_AT_EXPORT), model not in ("dcgan_generator",
-                                                                                       "cgan_generator")
+                                                                                       "cgan_generator",
+                                                                                       "spade_generator")
 
 
 def _batched(session, fixed):
@@ -79,7 +83,7 @@ def _batched(session, fixed):
 
 
 def family_runner(path, args):
-    """An exported STGAN / AttGAN / StarGAN / DCGAN / CGAN generator behind its family's test.py runner,
+    """An exported STGAN / AttGAN / StarGAN / DCGAN / CGAN / SPADE generator behind its family's test.py runner,
     which gets (meta, run) in place of a model dir: the same options, the same outputs."""
     session, desc = describe(path)
     model, inputs = desc["model"], desc["inputs"]
@@ -101,6 +105,12 @@ def family_runner(path, args):
         from inference.sampling import DCGANSampler
         meta["networks"] = {"G": {"config": {"nz": int(shape[1])}}}
         return DCGANSampler(None, args, (meta, run))
+    if model == "spade_generator":
+        from inference.synthesis import SynthesisRunner
+        meta.update(use_vae=len(inputs) > 1, hw=(int(shape[2]), int(shape[3])))
+        if meta["use_vae"]:
+            meta["z_dim"] = int(inputs[1]["shape"][1])
+        return SynthesisRunner(None, args, (meta, lambda x, z: run(x) if z is None else run(x, z)))
     from inference.sampling import CGANSampler
     meta["networks"] = {"G": {"config": {"nz": int(shape[1]), "n_classes": int(inputs[1]["shape"][1])}}}
     return CGANSampler(None, args, (meta, run))

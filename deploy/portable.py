@@ -6,10 +6,11 @@
 
 MindSpore's ONNX exporter knows a subset of its operators. The networks here use a few it does not: the
 reflection pad (MirrorPad), the fused normalisation behind InstanceNorm / LIN / adaLIN (BatchNorm in training
-mode on reshaped rows), the masked leaky ReLU (a select) and the FID network's bilinear resize
-(ResizeBilinearV2). Each is swapped, for inference only, by the same maths in operators the exporter maps
-one to one: Gather of constant indices; ReduceMean / Sub / Mul / Sqrt / Div; LeakyRelu; MatMul by constant
-interpolation weights. The swapped network computes what the original does within float rounding (the tests
+mode on reshaped rows), the masked leaky ReLU (a select), the FID network's bilinear resize
+(ResizeBilinearV2) and the spectral-norm convolution's integer attributes (SPADE). Each is swapped, for
+inference only, by the same maths in operators the exporter maps one to one: Gather of constant indices;
+ReduceMean / Sub / Mul / Sqrt / Div; LeakyRelu; MatMul by constant interpolation weights; Conv with tuple
+attributes. The swapped network computes what the original does within float rounding (the tests
 hold the exported files to 1e-4). Training-time state is not exported: norms with running statistics export
 their inference form, and dropout is off (Pix2Pix's test-time dropout is random by nature).
 """
@@ -82,6 +83,30 @@ class PlainLINMix(nn.Cell):
             (1.0 - rho) * _plain_normalize(x, (1, 2, 3), self.eps, True)
 
 
+class PortableSNConv2d(nn.Cell):
+    """layers.SNConv2d at inference (the stored u, v, as PyTorch's eval mode): conv(x, W / (u^T W v)) + b with
+    the convolution's attributes as tuples (the exporter cannot read the fused layer's integer ones) and the
+    vector products as 2-D matrix products. The parameters are the layer's own."""
+
+    def __init__(self, sn):
+        super().__init__(auto_prefix=False)
+        self.weight_orig, self.weight_u, self.weight_v = sn.weight_orig, sn.weight_u, sn.weight_v
+        self.has_bias, self.sn_out = sn.has_bias, sn.sn_out
+        if sn.has_bias:
+            self.bias = sn.bias
+        _, cout, k, stride, pad = sn.geometry
+        self.conv = ops.Conv2D(out_channel=cout, kernel_size=(k, k), mode=1, pad_mode="pad", pad=(pad,) * 4,
+                               stride=(stride, stride))
+
+    def construct(self, x):
+        w_mat = self.weight_orig.reshape(self.sn_out, -1)
+        sigma = ops.matmul(ops.matmul(self.weight_u.reshape(1, -1), w_mat), self.weight_v.reshape(-1, 1))
+        y = self.conv(x, self.weight_orig / sigma.reshape(1, 1, 1, 1))
+        if self.has_bias:
+            y = y + self.bias.reshape(1, -1, 1, 1)
+        return y
+
+
 def bilinear_matrix(n_in, n_out):
     """(n_out, n_in) weights of PyTorch's bilinear resize along one axis, align_corners False, no antialias:
     source (i + 0.5) * n_in / n_out - 0.5, clamped at 0, between its two neighbours."""
@@ -122,6 +147,7 @@ SWAPS = {
     layers.TrackedInstanceNorm2d: _tracked,
     layers._LINMix: PlainLINMix,
     layers.LeakyReLU: lambda c: nn.LeakyReLU(c.alpha),
+    layers.SNConv2d: PortableSNConv2d,
 }
 
 

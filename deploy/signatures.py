@@ -63,6 +63,21 @@ def _cgan(config, meta, batch, img_size):
             ("label", (batch, int(config["n_classes"])), "the class, one-hot")]
 
 
+def _spade(config, meta, batch, img_size):
+    """SPADE's output size is fixed by its architecture (crop size, aspect ratio, upsampling layers)."""
+    from models.spade import output_size
+    h, w = output_size(config["crop_size"], config.get("aspect_ratio", 1.0),
+                       config.get("num_upsampling_layers", "normal"))
+    inputs = [("label_map", (batch, int(config["semantic_nc"]), h, w),
+               "the label map one-hot, NCHW float32 0/1: a channel per class (then \"don't care\" when the model "
+               "has it, then the instance edge map when it was trained with instance maps), as data/semantic.py "
+               "builds it")]
+    if config.get("use_vae"):
+        inputs.append(("z", (batch, int(config.get("z_dim", 256))),
+                       "style code: N(0, 1), or the encoder's mu + exp(logvar / 2) * N(0, 1)"))
+    return inputs
+
+
 def _inception(config, meta, batch, img_size):
     s = _size({}, {}, img_size, 299)
     return [("image", (batch, 3, s, s), "RGB, NCHW float32 in [0, 1] (resized to 299 inside, as pytorch-fid)")]
@@ -77,6 +92,7 @@ SIGNATURES = {
     "stargan_generator": Signature(_stargan, None, "output_image", IMAGE_PM1),
     "dcgan_generator": Signature(_dcgan, None, "output_image", IMAGE_PM1),
     "cgan_generator": Signature(_cgan, None, "output_image", IMAGE_PM1),
+    "spade_generator": Signature(_spade, None, "output_image", IMAGE_PM1),
     "fid_inception": Signature(_inception, 0, "features", "the pool3 features (N, 2048, 1, 1)"),
     "attr_classifier": Signature(_image(), None, "logits", "one logit per attribute (sigmoid > 0.5: present)"),
 }

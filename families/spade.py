@@ -21,9 +21,10 @@ import os
 import numpy as np
 from mindspore import nn, ops
 
+from inference.synthesis import SYNTHESIS_OPTIONS
 from training.losses import as_function, gan_loss, l1  # noqa: F401
-from . import Family, Losses, Option, Runner, TrainingData, adopt_pretrained, parse_bool, register_family
-from .common import grid, open_model, to_img
+from . import Family, Losses, Option, TrainingData, adopt_pretrained, parse_bool, register_family
+from .common import grid, to_img
 from .cyclegan import finalize_epochs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -213,12 +214,7 @@ class SPADE(Family):
         Option("n_epochs", int, "epochs at the initial lr"),
         Option("n_epochs_decay", int, "epochs of linear decay to 0"),
     )
-    test_options = (
-        Option("label_map", str, "a label map (one class id per pixel, as the training data)"),
-        Option("instance_map", str, "its instance map (models trained with instance maps)"),
-        Option("style", str, "a photo whose style the encoder takes (models trained with --use_vae)"),
-        Option("seed", int, "random z with --use_vae and no --style", default=0),
-    )
+    test_options = SYNTHESIS_OPTIONS
 
     # ---------------------------------------------------------------- configuration
     def adapt_config(self, cfg, explicit, dataset_dir):
@@ -400,82 +396,5 @@ class SPADE(Family):
 
     # ---------------------------------------------------------------- inference
     def runner(self, args, checkpoint):
+        from inference.synthesis import SynthesisRunner
         return SynthesisRunner(checkpoint, args)
-
-
-class SynthesisRunner(Runner):
-    """test.py: one label map (and its instance map; with the VAE, optionally a style photo) -> the synthesised
-    image and a sheet (label colours | result [| style])."""
-    takes_photos = False
-    verb = "synthesised"
-
-    def __init__(self, checkpoint, args):
-        from inference.cartoon import InferenceError
-        if not args.label_map:
-            raise InferenceError("--label_map is required (a label map of the classes the model was trained on)")
-        for flag in ("label_map", "instance_map", "style"):
-            path = getattr(args, flag)
-            if path and not os.path.isfile(path):
-                raise InferenceError(f"--{flag} not found: {path}")
-        meta, nets = open_model(checkpoint, "spade", "SPADE", "convert_weights.py --arch spade",
-                                ("G", ("E", False)) if args.style else ("G",))
-        self.G, self.E = nets["G"], nets.get("E")
-        self.cfg = meta["networks"]["G"]["config"]
-        if args.style and not self.cfg["use_vae"]:
-            raise InferenceError("--style needs a model trained with --use_vae (this one has no encoder)")
-        if args.style and self.E is None:
-            raise InferenceError(f"--style: {checkpoint} has no encoder network (E)")
-        self.G.set_train(False)
-        if self.E is not None:
-            self.E.set_train(False)
-        self.opts = dict(meta["labels"])
-        h, w = _model_hw(self.cfg)
-        self.opts.update(preprocess_mode="fixed", load_size=w, crop_size=w, aspect_ratio=w / h)
-        self.args = args
-        stem = os.path.splitext(os.path.basename(args.label_map))[0]
-        self.suffixes = (f"{stem}_synthesized", f"{stem}_sheet")
-        self.label = meta.get("label", "SPADE")
-
-    def generate(self):
-        import mindspore as ms
-        from inference.cartoon import InferenceError
-        from data.images import ImageReadError, read_rgb
-        from data.semantic import colorize, load_sample
-        a = self.args
-        try:
-            x, _ = load_sample((a.label_map, None, a.instance_map), self.opts, with_image=False)
-        except ValueError as e:
-            raise InferenceError(str(e)) from None
-        except OSError as e:
-            raise InferenceError(f"{a.label_map}: not a readable image ({e})") from None
-        row = [colorize(x, self.opts)]
-        if not self.cfg["use_vae"]:
-            out = self.G(ms.Tensor(x[None])).asnumpy()[0]
-        else:
-            if self.E is not None:
-                try:
-                    style = read_rgb(a.style)
-                except ImageReadError as e:
-                    raise InferenceError(str(e)) from None
-                h, w = x.shape[1:]
-                import cv2
-                s = cv2.resize(style, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-                s = np.ascontiguousarray((s / 127.5 - 1.0).transpose(2, 0, 1))[None]
-                mu, logvar = self.E(ms.Tensor(s))
-                eps = np.random.default_rng(a.seed).standard_normal(mu.shape).astype(np.float32)
-                z = mu + ops.exp(0.5 * logvar) * ms.Tensor(eps)      # sampled, as the original's encode_z
-                row_style = to_img(s[0])
-            else:
-                z = ms.Tensor(np.random.default_rng(a.seed).standard_normal((1, self.cfg["z_dim"])).astype(np.float32))
-                row_style = None
-            out = self.G(ms.Tensor(x[None]), z).asnumpy()[0]
-        img = to_img(out)
-        row.append(img)
-        if self.cfg["use_vae"] and row_style is not None:
-            row.append(row_style)
-        return {self.suffixes[0]: img, self.suffixes[1]: grid([row])}
-
-
-def _model_hw(g_cfg):
-    from models.spade import output_size
-    return output_size(g_cfg["crop_size"], g_cfg["aspect_ratio"], g_cfg["num_upsampling_layers"])

@@ -14,7 +14,8 @@ from torch_refs.weights import load_into_ms, randomize_torch, torch_state_numpy 
 # parity rows exported: every generator family, norms of every kind (instance, batch, LIN / adaLIN /
 # Soft-AdaLIN, tracked instance), spectral-norm-free inference graphs
 EXPORTED = ("p2c_full_ngf8_64", "ugatit_light_ngf16_64", "resnet_6blocks_batch", "unet_128_instance",
-            "stgan_G_sc3_inj1", "stargan_G_rep3", "dcgan_G_32_grey", "cgan_G_28", "attr_classifier")
+            "stgan_G_sc3_inj1", "stargan_G_rep3", "dcgan_G_32_grey", "cgan_G_28", "attr_classifier",
+            "spade_G_syncbatch_normal", "spade_G_instance_more_aspect2")
 META = {"stgan_generator": {"attributes": {"selected_attrs": [f"a{i}" for i in range(13)], "thres_int": 0.5,
                                            "label": "diff"}},
         "stargan_generator": {"domains": {"names": list("abcde"), "exclusive": [], "label_mode": "attributes",
@@ -31,6 +32,8 @@ def _model_dir(row, path, cfg=None, net="G"):
         ref = randomize_torch(ref, seed=row.seed)
     model = models.create_model(row.model, **cfg)
     load_into_ms(model, torch_state_numpy(ref), row.rules(model))
+    if row.model == "spade_generator" and "instance" not in cfg.get("norm_G", ""):
+        _measure_running_stats(model, row)
     side = row.inputs[0][-1] if len(row.inputs[0]) == 4 else None
     meta = {"format": 1, "arch": row.model, "label": row.id,
             "networks": {net: {"model": row.model, "config": cfg}},
@@ -38,6 +41,20 @@ def _model_dir(row, path, cfg=None, net="G"):
     meta.update(META.get(row.model, {}))
     write_model_dir(str(path), meta, {net: {p.name: p.asnumpy() for p in model.get_parameters()}})
     return path
+
+
+def _measure_running_stats(model, row, passes=30):
+    """Running batch-norm statistics measured on the row's inputs (training-mode passes, momentum 0.1): the
+    initial 0 / 1 ones make SPADE's output saturate at +-1 everywhere, where an export that is wrong could
+    still match."""
+    import mindspore as ms
+    rng = np.random.default_rng(11)
+    model.set_train(True)
+    for _ in range(passes):
+        xs = [rng.integers(0, 2, s).astype(np.float32) if i == 0 else rng.standard_normal(s).astype(np.float32)
+              for i, s in enumerate(row.inputs)]
+        model(*[ms.Tensor(x) for x in xs])
+    model.set_train(False)
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.id in EXPORTED], ids=lambda r: r.id)
@@ -48,6 +65,10 @@ def test_exported_files_reproduce_the_network(row, tmp_path):
         info = export_network(str(d), "G", fmt, str(tmp_path / f"g.{ext}"), batch=2)
         diff = check_export(info["path"], str(d), "G", batch=2)
         assert diff <= 1e-4, (row.id, fmt, diff)
+    from deploy.exporter import example_inputs, plan, run_exported
+    out = run_exported(str(tmp_path / "g.onnx"), example_inputs(plan(str(d), "G", 2)[4], 1))
+    if row.model != "attr_classifier":     # an image in [-1, 1], not saturated: a comparison that tells
+        assert np.mean(np.abs(out) < 0.99) > 0.5 and out.std() > 1e-2, (row.id, out.std())
     desc = read_onnx_description(str(tmp_path / "g.onnx"))
     assert desc["model"] == row.model and desc["inputs"][0]["shape"][0] == 2
     for key in META.get(row.model, {}):
@@ -184,15 +205,17 @@ FAMILY_EXPORTS = [   # (parity row, family, model.json extras, test.py options)
     ("stargan_G_rep3", "stargan", META["stargan_generator"], ["--attrs", "a c", "--preprocess", "resize"]),
     ("dcgan_G_32_grey", "dcgan", {}, ["--num", "5", "--seed", "3", "--steps", "4"]),
     ("cgan_G_28", "cgan", {}, ["--num", "3", "--seed", "1"]),
+    ("spade_G_vae_most", "spade", {"labels": {"label_nc": 4, "contain_dontcare_label": False, "no_instance": True}},
+     ["--label_map", "LABEL_MAP", "--seed", "3"]),
 ]
 
 
 @pytest.mark.parametrize("row_id, family, extras, options", FAMILY_EXPORTS, ids=[f[1] for f in FAMILY_EXPORTS])
 def test_onnx_runs_every_family_runner_without_mindspore(row_id, family, extras, options, tmp_path):
-    """test.py --onnx with an exported STGAN, StarGAN, DCGAN or CGAN generator (batch 1: a bigger batch runs
-    chunk by chunk) and MindSpore unimportable: the family's own options, the same output files as test.py on
-    the model dir (within one grey level; the norms on the statistics fixed at export: StarGAN each image's,
-    DCGAN / CGAN the running ones); the family's --help lists them."""
+    """test.py --onnx with an exported STGAN, StarGAN, DCGAN, CGAN or SPADE (with its VAE's z) generator (batch
+    1: a bigger batch runs chunk by chunk) and MindSpore unimportable: the family's own options, the same output
+    files as test.py on the model dir (within one grey level; the norms on the statistics fixed at export:
+    StarGAN each image's, DCGAN / CGAN / SPADE the running ones); the family's --help lists them."""
     from PIL import Image
     from skimage import data as skdata
     row = next(r for r in ROWS if r.id == row_id)
@@ -209,6 +232,10 @@ def test_onnx_runs_every_family_runner_without_mindspore(row_id, family, extras,
     if family in ("stgan", "stargan"):
         Image.fromarray(skdata.astronaut()[::8, ::8]).save(tmp_path / "face.png")
         photo = ["--photo_path", str(tmp_path / "face.png")]
+    if family == "spade":       # a label map of the model's 4 classes at its 128 x 128
+        ids = np.arange(128)[:, None] // 32 + np.arange(128)[None] // 64
+        Image.fromarray((ids % 4).astype(np.uint8), "L").save(tmp_path / "labels.png")
+        options = [str(tmp_path / "labels.png") if o == "LABEL_MAP" else o for o in options]
     stats = {"dcgan": ["--bn_stats", "running"], "cgan": ["--bn_stats", "running"]}.get(family, [])
     runs = {"onnx": ["--onnx", str(tmp_path / "g.onnx")], "ms": ["--model", family, "--checkpoint", str(d)] + stats}
     for side, head in runs.items():
@@ -224,3 +251,4 @@ def test_onnx_runs_every_family_runner_without_mindspore(row_id, family, extras,
     h = run_cli(["test.py", "--onnx", str(tmp_path / "g.onnx"), "--help"],
                 env_extra={"PYTHONPATH": str(tmp_path / "block")})
     assert h.returncode == 0 and f"--{options[0].lstrip('-')}" in h.stdout and "--stats" not in h.stdout
+    assert "--style STYLE" not in h.stdout          # SPADE's encoder is not exported

@@ -198,8 +198,8 @@ def test_the_web_demo_in_a_real_browser(tmp_path):
 
 
 def test_app_without_models_says_so_and_bad_arguments_fail_in_one_line(tmp_path):
-    """Each tool of an empty models folder tells how to get a model, in its tab and on use; --models that is not a folder and a
-    port in use are one-line errors."""
+    """Each tool of an empty models folder tells how to get a model, in its tab and on use; --models that is not
+    a folder and a port in use are one-line errors."""
     from deploy.web_demo import Demo
     demo = Demo(str(tmp_path))
     for result, tool in ((demo.cartoon(PHOTO), "cartoon"), (demo.makeup(PHOTO, "AtoB"), "makeup"),
