@@ -103,6 +103,7 @@ def test_levels_put_the_convolutions_in_float16_and_keep_the_norms_in_float32(le
     assert 0 < np.abs(a - b).max() < 2e-2, np.abs(a - b).max()
 
 
+@pytest.mark.slow   # make test-slow: the STGAN test below runs --amp through train.py on every suite run
 def test_ugatit_trains_with_o1_and_resumes_exactly_with_its_loss_scale(digit_domains, tmp_path):
     """train.py --amp O1 on U-GAT-IT (O2 runs through train.py in the STGAN test; it compiles slower here, 60 s
     against 37 s): finite losses close to the float32 run's at the first iteration, the

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import psutil
+import pytest
 
 from tests.helpers import ROOT, run_cli, run_history, wait_for_checkpoint
 
@@ -79,6 +80,7 @@ def _assert_same_training(one, many, nets, lr):
         assert (diffs > 1e-5).mean() < 1e-2, (net, (diffs > 1e-5).mean())
 
 
+@pytest.mark.slow   # make test-slow: the CycleGAN test below checks 2 workers = 1 worker on every suite run
 def test_two_workers_equal_one_worker_with_the_double_batch_ugatit(digit_domains, tmp_path):
     """One U-GAT-IT iteration (D step, G step with CAM, cycle and identity terms): 2 workers x batch 1 under
     msrun against 1 worker x batch 2 without it."""
