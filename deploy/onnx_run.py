@@ -7,6 +7,7 @@ STGAN / AttGAN, StarGAN, DCGAN, CGAN and SPADE generators through their family's
 options (`family_runner`). Nothing here imports MindSpore.
 """
 import json
+import os
 
 from families.base import Runner
 from inference.cartoon import InferenceError
@@ -15,9 +16,19 @@ CARTOON = ("ugatit_p2c_generator", "ugatit_generator")
 TRANSLATE = ("cyclegan_resnet_generator", "cyclegan_unet_generator")
 
 
+_described = {}      # (path, mtime, size) -> (session, description): test.py asks twice (options, then runner)
+
+
 def describe(path):
     """(onnxruntime session, the export's description) of an exported file; one-line InferenceError if it is
-    not one."""
+    not one. A file is opened once per process."""
+    try:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key in _described:
+        return _described[key]
     import onnxruntime as ort
     try:
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -27,7 +38,10 @@ def describe(path):
     raw = session.get_modelmeta().custom_metadata_map.get("facegan")
     if raw is None:
         raise InferenceError(f"{path} was not written by export.py (no facegan metadata)")
-    return session, json.loads(raw)
+    result = session, json.loads(raw)
+    if key is not None:
+        _described[key] = result
+    return result
 
 
 # exported generators that test.py runs through their family's own runner, with its options but those fixed at
