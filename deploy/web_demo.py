@@ -33,13 +33,18 @@ class DemoError(Exception):
     """Something the page shows in its message line."""
 
 
-def _arch(directory):
+def _meta(directory):
+    """The folder's model.json, or {} where there is none (or it does not parse)."""
     import json
     try:
         with open(os.path.join(directory, "model.json")) as f:
-            return json.load(f).get("arch")
+            return json.load(f)
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def _arch(directory):
+    return _meta(directory).get("arch")
 
 
 def _args(family, **given):
@@ -97,13 +102,9 @@ class Demo:
         }[tool]
 
     def model_label(self, directory):
-        import json
-        try:
-            with open(os.path.join(directory, "model.json")) as f:
-                meta = json.load(f)
-        except (OSError, ValueError):
-            return os.path.basename(directory)
-        return f"{os.path.basename(directory)}: {meta.get('label', meta.get('arch'))}"
+        meta = _meta(directory)
+        label = meta.get("label", meta.get("arch"))
+        return f"{os.path.basename(directory)}: {label}" if label else os.path.basename(directory)
 
     # --- loading --------------------------------------------------------------------------------------------------
     def _model(self, key, load):

@@ -12,7 +12,7 @@ from tests.test_parity import ROWS
 from torch_refs.weights import load_into_ms, randomize_torch, torch_state_numpy  # noqa: F401
 
 # parity rows exported: every generator family, norms of every kind (instance, batch, LIN / adaLIN /
-# Soft-AdaLIN, tracked instance), spectral-norm-free inference graphs
+# Soft-AdaLIN, tracked instance), SPADE's spectral-norm convolutions in their inference form
 EXPORTED = ("p2c_full_ngf8_64", "ugatit_light_ngf16_64", "resnet_6blocks_batch", "unet_128_instance",
             "stgan_G_sc3_inj1", "stargan_G_rep3", "dcgan_G_32_grey", "cgan_G_28", "attr_classifier",
             "spade_G_syncbatch_normal", "spade_G_instance_more_aspect2")
@@ -59,13 +59,13 @@ def _measure_running_stats(model, row, passes=30):
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.id in EXPORTED], ids=lambda r: r.id)
 def test_exported_files_reproduce_the_network(row, tmp_path):
-    from deploy.exporter import check_export, export_network, read_onnx_description
+    from deploy.exporter import (check_export, example_inputs, export_network, plan, read_onnx_description,
+                                 run_exported)
     d = _model_dir(row, tmp_path / "m")
     for fmt, ext in (("ONNX", "onnx"), ("MINDIR", "mindir")):
         info = export_network(str(d), "G", fmt, str(tmp_path / f"g.{ext}"), batch=2)
         diff = check_export(info["path"], str(d), "G", batch=2)
         assert diff <= 1e-4, (row.id, fmt, diff)
-    from deploy.exporter import example_inputs, plan, run_exported
     out = run_exported(str(tmp_path / "g.onnx"), example_inputs(plan(str(d), "G", 2)[4], 1))
     if row.model != "attr_classifier":     # an image in [-1, 1], not saturated: a comparison that tells
         assert np.mean(np.abs(out) < 0.99) > 0.5 and out.std() > 1e-2, (row.id, out.std())
