@@ -19,6 +19,14 @@ from PIL import Image
 from .celeba import load_face
 from .images import read_training_rgb
 
+def epoch_pick(seed, stream, g, n):
+    """Sample g of an endless stream over n items: (item index, epoch, position in the epoch). Each epoch visits
+    every item once, in a permutation drawn from (seed, stream, epoch); `stream` keeps the streams of one run
+    (A and B domains, pairs, attributes, ...) independent."""
+    epoch, pos = divmod(g, n)
+    return int(np.random.default_rng([seed, stream, epoch]).permutation(n)[pos]), epoch, pos
+
+
 def _load(path, img_size, flip, cx, cy, train):
     return _load_image(Image.fromarray(read_training_rgb(path)), img_size, flip, cx, cy, train)
 
@@ -52,13 +60,11 @@ class UnpairedSource:
 
     def _pick(self, domain, g):
         files = self.files[domain]
-        n = len(files)
-        epoch, pos = divmod(g, n)
-        perm = np.random.default_rng([self.seed, domain, epoch]).permutation(n)
+        i, epoch, pos = epoch_pick(self.seed, domain, g, len(files))
         rng = np.random.default_rng([self.seed, domain, epoch, pos, 7])
         flip = bool(rng.random() < 0.5)
         cx, cy = (int(v) for v in rng.integers(0, 31, size=2))
-        return _load(files[perm[pos]], self.img_size, flip, cx, cy, self.train)
+        return _load(files[i], self.img_size, flip, cx, cy, self.train)
 
     def __getitem__(self, k):
         g = self.start + int(k)
@@ -75,9 +81,8 @@ class AlignedSource(UnpairedSource):
 
     def __getitem__(self, k):
         g = self.start + int(k)
-        n = len(self.pairs)
-        epoch, pos = divmod(g, n)
-        path_a, path_b = self.pairs[np.random.default_rng([self.seed, 3, epoch]).permutation(n)[pos]]
+        i, epoch, pos = epoch_pick(self.seed, 3, g, len(self.pairs))
+        path_a, path_b = self.pairs[i]
         rng = np.random.default_rng([self.seed, 3, epoch, pos, 7])
         flip = bool(rng.random() < 0.5)
         cx, cy = (int(v) for v in rng.integers(0, 31, size=2))
@@ -178,9 +183,7 @@ class AttributeSource:
 
     def __getitem__(self, k):
         g = self.start + int(k)
-        n = len(self.paths)
-        epoch, pos = divmod(g, n)
-        i = int(np.random.default_rng([self.seed, 11, epoch]).permutation(n)[pos])
+        i, epoch, pos = epoch_pick(self.seed, 11, g, len(self.paths))
         flip = bool(np.random.default_rng([self.seed, 11, epoch, pos]).random() < 0.5)
         return load_face(self.paths[i], self.img_size, flip, self.crop), self.attrs[i]
 
@@ -212,9 +215,7 @@ class NoiseImageSource:
 
     def __getitem__(self, k):
         g = self.start + int(k)
-        n = len(self.images)
-        epoch, pos = divmod(g, n)
-        i = int(np.random.default_rng([self.seed, 21, epoch]).permutation(n)[pos])
+        i, _, _ = epoch_pick(self.seed, 21, g, len(self.images))
         z = np.random.default_rng([self.seed, 22, g]).standard_normal(self.z_shape).astype(np.float32)
         x = self.images.load(i, self.nc)
         if not self.n_classes:

@@ -27,6 +27,7 @@ from PIL import Image
 
 from .folders import DataError
 from .images import IMAGE_EXTS, probe, read_training_rgb
+from .pipelines import epoch_pick
 
 MODES = ("list", "cityscapes", "ade20k", "custom")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width_and_crop", "scale_shortside_and_crop", "fixed")
@@ -299,9 +300,7 @@ class SemanticSource:
 
     def __getitem__(self, k):
         g = self.start + int(k)
-        n = len(self.samples)
-        epoch, pos = divmod(g, n)
-        i = int(np.random.default_rng([self.seed, 31, epoch]).permutation(n)[pos])
+        i, epoch, pos = epoch_pick(self.seed, 31, g, len(self.samples))
         rng = np.random.default_rng([self.seed, 31, epoch, pos, 7])
         size = Image.open(self.samples[i][0]).size
         crop_pos, flip = draw_params(self.opts, size, rng)
