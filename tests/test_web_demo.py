@@ -1,6 +1,7 @@
 """The web demo (app.py) served on localhost and used in a real headless browser: Debian's chromium driven by
 Playwright (scripts/setup_browser.sh installs it). The page's cartoon and attribute edit equal what test.py
-writes for the same photo and options; bad uploads get a message in the page and the server keeps serving;
+writes for the same photo and options, from an upload and from the webcam (chromium's fake camera playing the
+bundled photo); bad uploads get a message in the page and the server keeps serving;
 the page asks nothing of any host but the demo's own. The screenshot of the cartoon tab goes to docs/."""
 import json
 import os
@@ -58,6 +59,18 @@ def _fetch_png(page, selector):
     data = page.request.get(src).body()
     from io import BytesIO
     return np.asarray(Image.open(BytesIO(data)).convert("RGB"), np.int16)
+
+
+def _write_y4m(path, rgb, frames=4):
+    """A raw YUV 4:2:0 video of one still picture: chromium's --use-file-for-fake-video-capture plays it as the
+    webcam (looping)."""
+    import cv2
+    h, w = (d - d % 2 for d in rgb.shape[:2])
+    yuv = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420)
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + yuv.tobytes())
 
 
 def _wait_server(url, proc, timeout=180):
@@ -185,7 +198,39 @@ def test_the_web_demo_in_a_real_browser(tmp_path):
             _upload_and_run(page, url, None, PHOTO, "cartoon-run")
             page.wait_for_selector("#cartoon-result img", timeout=120_000)
             browser.close()
+
+            # the webcam: chromium's fake camera plays the bundled photo; the page grants access, captures a
+            # frame and cartoonizes it
+            _write_y4m(str(tmp_path / "camera.y4m"), np.asarray(Image.open(PHOTO).convert("RGB")))
+            camera = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS + [
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={tmp_path / 'camera.y4m'}"])
+            page = camera.new_page(viewport={"width": 1280, "height": 1100})
+            page.route("**/*", route)
+            page.goto(url)
+            photo = page.locator("#cartoon-photo")
+            photo.get_by_label("Capture from camera").click()
+            photo.get_by_text("Click to Access Webcam").click()
+            page.wait_for_function("() => { const v = document.querySelector('#cartoon-photo video'); "
+                                   "return v && v.readyState >= 2 && v.videoWidth > 0; }", timeout=30_000)
+            photo.get_by_label("capture photo").click()
+            page.wait_for_selector("#cartoon-photo img[src*='gradio_api/file']", timeout=30_000)
+            page.click("#cartoon-run")
+            page.wait_for_selector("#cartoon-result img", timeout=180_000)
+            captured = _fetch_png(page, "#cartoon-photo")
+            Image.fromarray(captured.astype(np.uint8)).save(tmp_path / "captured.png")
+            camera_cartoon = _fetch_png(page, "#cartoon-result")
+            camera.close()
         assert outside == [], outside
+        # the frame is the photo (as a selfie camera shows it: mirrored, through the video's YUV 4:2:0)
+        original = np.asarray(Image.open(PHOTO).convert("RGB"), np.int16)
+        assert captured.shape == original.shape, captured.shape
+        assert min(np.abs(captured - original).mean(), np.abs(captured - original[:, ::-1]).mean()) < 12
+        ref = run_cli(["test.py", "--photo_path", str(tmp_path / "captured.png"), "--checkpoint",
+                       str(models / "demo_cartoon"), "--save_path", str(tmp_path / "ref_camera.png")])
+        assert ref.returncode == 0, ref.stderr[-1500:]
+        want = np.asarray(Image.open(tmp_path / "ref_camera.png").convert("RGB"), np.int16)
+        assert camera_cartoon.shape == want.shape and np.abs(camera_cartoon - want).max() <= 1
         assert app.poll() is None, "the server stopped"
     finally:
         app.terminate()
