@@ -18,7 +18,10 @@ def _label(img, text):
     import cv2
     out = img.copy()
     cv2.rectangle(out, (0, 0), (out.shape[1], 22), (255, 255, 255), -1)
-    cv2.putText(out, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    scale = 0.5        # smaller for a text wider than the tile
+    width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0]
+    scale *= min(1.0, (out.shape[1] - 8) / max(width, 1))
+    cv2.putText(out, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out
 
 

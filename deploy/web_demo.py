@@ -72,7 +72,7 @@ class Demo:
         return None
 
     def cartoon_model(self):
-        return self._first(CARTOON_DIRS, ("ugatit", "photo2cartoon"))
+        return self._first(CARTOON_DIRS, ("ugatit", "photo2cartoon", "pix2pix"))
 
     def makeup_model(self):
         return self._first(MAKEUP_DIRS, ("cyclegan",))

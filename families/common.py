@@ -79,6 +79,41 @@ def unpaired_data(cfg, dataset_dir, n_uniform=0):
     return TrainingData(factory, samples, notes, max(len(files_a), len(files_b)), skipped)
 
 
+def same_name_pairs_data(cfg, dataset_dir):
+    """trainA/ and trainB/ whose images pair up by file name (extension aside): each A with its B, given the
+    same flip and crop (e.g. photos and a teacher's output of each, for --paired_weight). Samples as in
+    unpaired_data. A name in one folder without a partner in the other is a DataError naming it."""
+    import os
+
+    from data.folders import DataError, domain_files
+    from data.pipelines import aligned_batches
+    by_name = []
+    for split in ("trainA", "trainB"):
+        files, _ = domain_files(dataset_dir, split)
+        names = {}
+        for f in files:
+            key = os.path.splitext(os.path.basename(f))[0]
+            if key in names:
+                raise DataError(f"{split} holds two images named {key} ({names[key]}, {f}): paired training "
+                                f"needs one image per name")
+            names[key] = f
+        by_name.append(names)
+    missing = sorted(set(by_name[0]) ^ set(by_name[1]))
+    if missing:
+        side = "trainB" if missing[0] in by_name[0] else "trainA"
+        raise DataError(f"--paired_weight pairs trainA and trainB by file name, and {side} has no image named "
+                        f"{missing[0]}" + (f" ({len(missing) - 1} more unpaired names)" if len(missing) > 1 else ""))
+    pairs = [(by_name[0][k], by_name[1][k]) for k in sorted(by_name[0])]
+    data = unpaired_data(cfg, dataset_dir)
+
+    def factory(start_iter):
+        return aligned_batches(pairs, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
+                               cfg["iterations"], cfg.get("workers", 2))
+    notes = [f"{len(pairs)} trainA / trainB pairs by file name"
+             + (f" ({len(data.skipped)} files skipped)" if data.skipped else "")]
+    return TrainingData(factory, data.samples, notes, len(pairs), data.skipped)
+
+
 def unpaired_eval_sets(cfg, dataset_dir, a2b, b2a):
     """testA -> B scored against testB, and testB -> A against testA (metrics.during_training); [] without
     both test folders. a2b / b2a: (nets, x) -> translated x."""

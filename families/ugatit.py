@@ -5,6 +5,8 @@ discriminator per domain; L1 cycle and identity; BCE on the generators' CAM logi
 domain -> 1, identity -> 0); photo2cartoon adds a face-ID term (1 - cosine similarity of MobileFaceNet
 embeddings). The discriminators are updated first, then the generators; rho and w are clamped to [0, 1]
 after each generator step. Adam 1e-4 (0.5, 0.999), weight decay 1e-4, linear decay to 0 over the second half.
+Not in the papers: --paired_weight adds an L1 term from genA2B(A) to the trainB image of the same name, for
+trainB folders that hold a teacher's output of each trainA image (the bundled demo model is trained so).
 """
 import json
 import os
@@ -18,7 +20,8 @@ from .common import heatmap, to_img, unpaired_data
 
 COMMON = dict(lr=1e-4, beta1=0.5, beta2=0.999, weight_decay=1e-4, batch_size=1, iterations=1_000_000,
               print_freq=1000, save_freq=10000, sample_freq=1000, seed=0, img_size=256, adv_weight=1.0,
-              identity_weight=10.0, cam_weight=1000.0, n_dis_global=7, n_dis_local=5, faceid_weights=None)
+              identity_weight=10.0, cam_weight=1000.0, n_dis_global=7, n_dis_local=5, faceid_weights=None,
+              paired_weight=0.0)
 GENERATORS = ("ugatit_p2c_generator", "ugatit_generator")
 
 
@@ -27,6 +30,10 @@ class GeneratorLoss(nn.Cell):
 
     def __init__(self, nets, cfg, face_id=None):
         super().__init__(auto_prefix=False)
+        # --paired_weight: an L1 term from genA2B(A) to the B image of the same name (a teacher's output)
+        self.paired = cfg.get("paired_weight", 0.0)
+        if self.paired > 0:
+            self.terms = self.terms + ("G_paired",)
         for n in UGATIT.generators + UGATIT.discriminators:
             setattr(self, n, nets[n])
         self.adv, self.cyc = cfg["adv_weight"], cfg["cycle_weight"]
@@ -61,7 +68,12 @@ class GeneratorLoss(nn.Cell):
         if self.use_fid:
             fid = self.face_id.distance(real_a, fake_a2b) + self.face_id.distance(real_b, fake_b2a)
         loss = self.adv * adv + self.cyc * cyc + self.idt * idt + self.cam * cam + self.fid * fid
-        return loss, {"G_adv": adv, "G_cycle": cyc, "G_identity": idt, "G_cam": cam, "G_faceid": fid}
+        terms = {"G_adv": adv, "G_cycle": cyc, "G_identity": idt, "G_cam": cam, "G_faceid": fid}
+        if self.paired > 0:
+            paired = l1(fake_a2b, real_b)
+            loss = loss + self.paired * paired
+            terms["G_paired"] = paired
+        return loss, terms
 
 
 class Translate(nn.Cell):
@@ -141,6 +153,9 @@ class UGATIT(Family):
         Option("faceid_weight", float, "face-ID loss weight (photo2cartoon)"),
         Option("faceid_weights", str, "MobileFaceNet model dir (convert_weights.py --arch mobilefacenet); "
                                       "without it the face-ID loss is off"),
+        Option("paired_weight", float, "weight of an L1 term from genA2B(A) to trainB's image of the same "
+                                       "name (e.g. a teacher's output: distillation); 0 = unpaired, as "
+                                       "published"),
     )
     test_options = (
         Option("direction", str, "AtoB = photo -> cartoon (genA2B), BtoA the other way", ("AtoB", "BtoA"),
@@ -162,6 +177,8 @@ class UGATIT(Family):
                 need = 3 * 2 ** (n - 2)
                 return (f"--img_size {cfg['img_size']} is too small for a discriminator with {key}={n} "
                         f"(needs >= {need}); lower --{key}")
+        if cfg.get("paired_weight", 0.0) < 0:
+            return "--paired_weight must be 0 or more"
         if cfg.get("faceid_weights") and not os.path.isfile(os.path.join(cfg["faceid_weights"], "model.json")):
             return (f"--faceid_weights {cfg['faceid_weights']} is not a converted MobileFaceNet dir "
                     f"(python convert_weights.py --arch mobilefacenet --src model_mobilefacenet.pth --dst DIR)")
@@ -203,6 +220,9 @@ class UGATIT(Family):
                 if p.name.rsplit(".", 1)[-1] in ("rho", "w_gamma", "w_beta")]
 
     def data(self, cfg, dataset_dir):
+        if cfg.get("paired_weight", 0.0) > 0:
+            from .common import same_name_pairs_data
+            return same_name_pairs_data(cfg, dataset_dir)
         return unpaired_data(cfg, dataset_dir)
 
     def eval_sets(self, cfg, dataset_dir):

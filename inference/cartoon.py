@@ -1,5 +1,8 @@
 """photo2cartoon inference: an aligned face on white -> generator -> `(y + 1) * 127.5` -> mask composite.
 
+The generator: a U-GAT-IT / photo2cartoon model directory's genA2B (genB2A for BtoA), or a Pix2Pix model
+directory's G (A -> B only; the bundled demo model is one), run in eval mode.
+
     c = Cartoonizer("pretrained_models/photo2cartoon")   # model.json + genA2B.ckpt (after core.runtime.configure)
     cartoon = c.cartoonize_face(face)                     # face: preprocess.pipeline.Face
     cartoon = c.cartoonize(rgb_256, alpha=None)           # an already aligned face (no mask)
@@ -10,6 +13,7 @@ import cv2
 import numpy as np
 
 GENERATORS = ("ugatit_p2c_generator", "ugatit_generator")
+PIX2PIX_GENERATORS = ("cyclegan_unet_generator", "cyclegan_resnet_generator")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # where test.py and demo.py look for a generator when none is given: the converted published weights first
 DEFAULT_CHECKPOINTS = [os.path.join(ROOT, "pretrained_models", "photo2cartoon"),
@@ -38,21 +42,29 @@ class Cartoonizer:
         net_name = "genA2B" if direction == "AtoB" else "genB2A"
         try:
             meta = read_model_json(checkpoint)
+            if meta.get("arch") == "pix2pix":
+                if direction != "AtoB":
+                    raise InferenceError(f"{checkpoint} is a Pix2Pix model: it translates A -> B only")
+                net_name = "G"
             entry = meta["networks"].get(net_name)
             if entry is None:
                 raise InferenceError(f"{checkpoint} has no {net_name} (it has: {', '.join(meta['networks'])})")
-            if entry["model"] not in GENERATORS:
-                raise InferenceError(f"{checkpoint}/{net_name} is a {entry['model']}, not a U-GAT-IT generator")
+            if entry["model"] not in (GENERATORS if net_name != "G" else PIX2PIX_GENERATORS):
+                raise InferenceError(f"{checkpoint}/{net_name} is a {entry['model']}, not a U-GAT-IT or Pix2Pix "
+                                     f"generator")
             self.net = load_network(checkpoint, net_name)
         except NetworkLoadError as e:
             raise InferenceError(str(e)) from None
-        self.img_size = int(entry["config"].get("img_size", 256))
+        self.tuple_output = net_name != "G"        # U-GAT-IT's generators also return CAM logits and heatmap
+        size = entry["config"].get("img_size") or meta.get("source", {}).get("config", {}).get("img_size", 256)
+        self.img_size = int(size)
         self.label = meta.get("label", meta.get("arch", "generator"))
 
     def generate(self, x):
         """The generator's image for x (1, 3, s, s) float32 in [-1, 1], as numpy."""
         import mindspore as ms
-        return self.net(ms.Tensor(x))[0].asnumpy()
+        y = self.net(ms.Tensor(x))
+        return (y[0] if self.tuple_output else y).asnumpy()
 
     @classmethod
     def from_generate(cls, generate, img_size, label):
