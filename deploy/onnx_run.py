@@ -10,10 +10,9 @@ import json
 import os
 
 from families.base import Runner
+from inference.cartoon import GENERATORS as CARTOON
 from inference.cartoon import InferenceError
-
-CARTOON = ("ugatit_p2c_generator", "ugatit_generator")
-TRANSLATE = ("cyclegan_resnet_generator", "cyclegan_unet_generator")
+from inference.translate import GENERATORS as TRANSLATE
 
 
 _described = {}      # (path, mtime, size) -> (session, description): test.py asks twice (options, then runner)

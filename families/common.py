@@ -56,13 +56,26 @@ def unpaired_data(cfg, dataset_dir, n_uniform=0):
     """Unpaired A/B data: dataset_dir/{trainA,trainB,testA,testB} folders, or PaddleCV-style list files
     (trainA.txt). Samples come from testA/testB (the training images when absent). `n_uniform` U(0, 1)
     numbers per sample ride along (e.g. WGAN-GP interpolation weights)."""
-    from data.folders import DataError, domain_files
-    from data.pipelines import fixed_batch, unpaired_batches
+    from data.folders import domain_files
+    from data.pipelines import unpaired_batches
     files_a, bad_a = domain_files(dataset_dir, "trainA")
     files_b, bad_b = domain_files(dataset_dir, "trainB")
     skipped = bad_a + bad_b
     notes = [f"trainA: {len(files_a)} images, trainB: {len(files_b)} images"
              + (f" ({len(skipped)} files skipped)" if skipped else "")]
+    samples = _unpaired_samples(cfg, dataset_dir, files_a, files_b)
+
+    def factory(start_iter):
+        return unpaired_batches(files_a, files_b, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
+                                cfg["iterations"], cfg.get("workers", 2), n_uniform=n_uniform)
+    return TrainingData(factory, samples, notes, max(len(files_a), len(files_b)), skipped)
+
+
+def _unpaired_samples(cfg, dataset_dir, files_a, files_b):
+    """The sample sheets' inputs: up to 4 images of testA and of testB (the training files where a test folder
+    is absent)."""
+    from data.folders import DataError, domain_files
+    from data.pipelines import fixed_batch
     sample_files = []
     for split, fallback in (("testA", files_a), ("testB", files_b)):
         try:
@@ -71,12 +84,7 @@ def unpaired_data(cfg, dataset_dir, n_uniform=0):
             files = fallback
         sample_files.append(files)
     k = min(4, len(sample_files[0]), len(sample_files[1]))
-    samples = tuple(fixed_batch(f, cfg["img_size"], k) for f in sample_files)
-
-    def factory(start_iter):
-        return unpaired_batches(files_a, files_b, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
-                                cfg["iterations"], cfg.get("workers", 2), n_uniform=n_uniform)
-    return TrainingData(factory, samples, notes, max(len(files_a), len(files_b)), skipped)
+    return tuple(fixed_batch(f, cfg["img_size"], k) for f in sample_files)
 
 
 def same_name_pairs_data(cfg, dataset_dir):
@@ -87,9 +95,11 @@ def same_name_pairs_data(cfg, dataset_dir):
 
     from data.folders import DataError, domain_files
     from data.pipelines import aligned_batches
-    by_name = []
+    by_name, scanned, skipped = [], [], []
     for split in ("trainA", "trainB"):
-        files, _ = domain_files(dataset_dir, split)
+        files, bad = domain_files(dataset_dir, split)
+        scanned.append(files)
+        skipped += bad
         names = {}
         for f in files:
             key = os.path.splitext(os.path.basename(f))[0]
@@ -104,14 +114,13 @@ def same_name_pairs_data(cfg, dataset_dir):
         raise DataError(f"--paired_weight pairs trainA and trainB by file name, and {side} has no image named "
                         f"{missing[0]}" + (f" ({len(missing) - 1} more unpaired names)" if len(missing) > 1 else ""))
     pairs = [(by_name[0][k], by_name[1][k]) for k in sorted(by_name[0])]
-    data = unpaired_data(cfg, dataset_dir)
 
     def factory(start_iter):
         return aligned_batches(pairs, cfg["img_size"], cfg["batch_size"], cfg["seed"], start_iter,
                                cfg["iterations"], cfg.get("workers", 2))
     notes = [f"{len(pairs)} trainA / trainB pairs by file name"
-             + (f" ({len(data.skipped)} files skipped)" if data.skipped else "")]
-    return TrainingData(factory, data.samples, notes, len(pairs), data.skipped)
+             + (f" ({len(skipped)} files skipped)" if skipped else "")]
+    return TrainingData(factory, _unpaired_samples(cfg, dataset_dir, *scanned), notes, len(pairs), skipped)
 
 
 def unpaired_eval_sets(cfg, dataset_dir, a2b, b2a):

@@ -6,7 +6,7 @@ domain -> 1, identity -> 0); photo2cartoon adds a face-ID term (1 - cosine simil
 embeddings). The discriminators are updated first, then the generators; rho and w are clamped to [0, 1]
 after each generator step. Adam 1e-4 (0.5, 0.999), weight decay 1e-4, linear decay to 0 over the second half.
 Not in the papers: --paired_weight adds an L1 term from genA2B(A) to the trainB image of the same name, for
-trainB folders that hold a teacher's output of each trainA image (the bundled demo model is trained so).
+trainB folders that hold a teacher's output of each trainA image (distillation; docs/families.md).
 """
 import json
 import os

@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 
 GENERATORS = ("ugatit_p2c_generator", "ugatit_generator")
-PIX2PIX_GENERATORS = ("cyclegan_unet_generator", "cyclegan_resnet_generator")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # where test.py and demo.py look for a generator when none is given: the converted published weights first
 DEFAULT_CHECKPOINTS = [os.path.join(ROOT, "pretrained_models", "photo2cartoon"),
@@ -38,6 +37,7 @@ class Cartoonizer:
     def __init__(self, checkpoint, direction="AtoB"):
         if not os.path.isfile(os.path.join(checkpoint, "model.json")):
             raise InferenceError(convert_hint(checkpoint))
+        from inference.translate import GENERATORS as PIX2PIX_GENERATORS
         from models import NetworkLoadError, load_network, read_model_json
         net_name = "genA2B" if direction == "AtoB" else "genB2A"
         try:
