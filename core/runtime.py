@@ -17,6 +17,19 @@ os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ logging: errors only
 
 _SOURCE_DIRS = ("models", "kernels", "inference", "core", "training", "families")
 
+# this process's place among data-parallel workers (training/distributed.py sets it once; the data pipelines
+# and the training steps read it): (rank, size), (0, 1) alone
+_WORKER = {"rank": 0, "size": 1}
+
+
+def set_worker(rank, size):
+    _WORKER.update(rank=int(rank), size=int(size))
+
+
+def worker():
+    """(rank, size) of this process among the data-parallel workers; (0, 1) when it trains alone."""
+    return _WORKER["rank"], _WORKER["size"]
+
 
 def compile_cache_dir(*parts):
     """A compiled-graph cache folder for one exact workload, or None when FACEGAN_COMPILE_CACHE=0.

@@ -16,6 +16,8 @@ worker would read, so N workers x batch b see exactly the samples of one worker 
 import numpy as np
 from PIL import Image
 
+from core.runtime import worker
+
 from .celeba import load_face
 from .images import read_training_rgb
 
@@ -101,19 +103,6 @@ def load_pair(path_a, path_b, img_size, flip, cx, cy, train):
     return tuple(_load_image(x, img_size, flip, cx, cy, train) for x in halves)
 
 
-_SHARD = {"rank": 0, "size": 1}
-
-
-def set_shard(rank, size):
-    """This process is worker `rank` of `size` (training/distributed.py); every pipeline built afterwards is
-    sharded."""
-    _SHARD.update(rank=int(rank), size=int(size))
-
-
-def shard():
-    return _SHARD["rank"], _SHARD["size"]
-
-
 class ShardedSource:
     """Worker r's view of a source built for a per-worker batch b: its start is scaled to the global stream
     (N * b samples per batch), and item k = j*b + i (batch j, position i) is global item j*N*b + r*b + i."""
@@ -133,8 +122,9 @@ class ShardedSource:
 
 def _batches(src, columns, batch_size, workers):
     import mindspore.dataset as ds
-    if _SHARD["size"] > 1:
-        src = ShardedSource(src, batch_size, _SHARD["rank"], _SHARD["size"])
+    rank, size = worker()       # set by training/distributed.py: every pipeline built afterwards is sharded
+    if size > 1:
+        src = ShardedSource(src, batch_size, rank, size)
     data = ds.GeneratorDataset(src, column_names=columns, shuffle=False,
                                num_parallel_workers=max(1, workers), python_multiprocessing=False)
     data = data.batch(batch_size, drop_remainder=True)
@@ -194,7 +184,7 @@ def attribute_batches(paths, attrs, img_size, batch_size, seed, start_batch, n_b
     length = max(0, (n_batches - start_batch) * batch_size)
     src = AttributeSource(paths, attrs, img_size, seed, start_batch * batch_size, length, crop)
     it = _batches(src, ["x", "a"], batch_size, workers)
-    rank, size = shard()
+    rank, size = worker()
     for k, (x, a) in enumerate(it):
         # with several workers, each shuffles the targets within its own part of the global batch
         rng = np.random.default_rng([seed, 77, start_batch + k] + ([rank] if size > 1 else []))

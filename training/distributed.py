@@ -15,7 +15,7 @@ msrun starts one process per worker with MS_ROLE=MS_WORKER in its environment; `
 """
 import os
 
-_STATE = {"rank": 0, "size": 1}
+from core.runtime import set_worker, worker
 
 
 def launched_by_msrun():
@@ -54,27 +54,25 @@ def setup(force=False):
     rank, size = get_rank(), get_group_size()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=size)
-    _STATE.update(rank=rank, size=size)
-    from data import pipelines
-    pipelines.set_shard(rank, size)
+    set_worker(rank, size)     # read by the data pipelines (their shard) and by the steps below
     return rank, size
 
 
 def rank():
-    return _STATE["rank"]
+    return worker()[0]
 
 
 def size():
-    return _STATE["size"]
+    return worker()[1]
 
 
 def active():
     """More than one worker: gradients and losses are averaged over them."""
-    return _STATE["size"] > 1
+    return size() > 1
 
 
 def is_main():
-    return _STATE["rank"] == 0
+    return rank() == 0
 
 
 class _Mean:
@@ -84,7 +82,7 @@ class _Mean:
     def __init__(self):
         from mindspore import ops
         self.reduce = ops.AllReduce()
-        self.n = float(_STATE["size"])
+        self.n = float(size())
 
     def __call__(self, tensors):
         return tuple(self.reduce(t) / self.n for t in tensors)
