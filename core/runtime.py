@@ -96,6 +96,19 @@ def use_compile_cache(*parts):
     return path
 
 
+@contextlib.contextmanager
+def without_compile_cache():
+    """The graphs compiled inside the block are neither saved in nor loaded from the compile cache, inside a
+    compile_cache_scope too (the setting is restored after it)."""
+    import mindspore as ms
+    was = bool(ms.get_context("enable_compile_cache"))   # None until first set
+    ms.set_context(enable_compile_cache=False)
+    try:
+        yield
+    finally:
+        ms.set_context(enable_compile_cache=was)
+
+
 _COMPLETE = "complete"
 
 

@@ -66,10 +66,15 @@ class Losses:
     A family without discriminators (a classifier) gives `discriminator=None`: its one loss is the generator's.
     Each loss Cell names its terms, in order, in a `terms` tuple (the compiled step returns their values only:
     names as graph outputs would keep its graph out of the compile cache); the generator's feeds are named by
-    `Family.feeds_d`."""
+    `Family.feeds_d`.
+    `generator_on_fake(*batch, fake) -> (loss, terms)`, with `Family.shares_fake`: the generator loss given the
+    fake that d_inputs made; the engine then runs G's forward once per iteration for both steps, as
+    pytorch/examples' DCGAN does (the fake detached for the D step, then through the updated D for the G step,
+    whose gradient goes back through that same forward)."""
     generator: object
     discriminator: object
     d_inputs: object = None
+    generator_on_fake: object = None
 
 
 class Runner:
@@ -99,6 +104,7 @@ class Family:
     discriminators = ()       # networks the discriminator optimiser owns (none: one optimiser, no D step)
     d_first = True            # each iteration: the D steps, then the G step (else the G step first)
     feeds_d = ()              # names of the generator loss's feeds, in the D loss's argument order
+    shares_fake = False       # the G step reuses the D step's fake and its forward (Losses.generator_on_fake)
     net_keys = ()             # config keys that shape the networks: a resume or fine-tune must agree on them
     options = ()              # train.py flags (Option)
     test_options = ()         # test.py flags (Option)

@@ -5,10 +5,11 @@ and on G(z) (detached), then one G step on the same z with target "real"; Adam 2
 learning rate, batch 64, 25 epochs, N(0, 0.02) weights, nz 100, ngf = ndf = 64, 64 px.
 Data (data/mnist.py): MNIST's IDX files (one channel), any image folder (three), or `--dataset digits`
 (scikit-learn's digits, offline).
-Differences, stated: the generator's BatchNorm running statistics are updated twice per iteration (the D
-step's fake and the G step's forward are two forwards here, one in the original); only eval-mode forwards
-read them, and the original samples in training mode (batch statistics), as test.py does by default. The
-sample sheets written during training use the running statistics, so they never change the state.
+As there, G runs forward once per iteration: the D step's fake (detached) is the G step's, whose gradient goes
+back through that forward (Family.shares_fake; the engine's shared-fake iteration), so the generator's
+BatchNorm running statistics move once per iteration as in the original. Under --amp the two steps are
+separate graphs with their own loss scales and G runs twice (its running statistics move twice). The sample
+sheets written during training use the running statistics, so they never change the state.
 """
 from mindspore import nn
 
@@ -34,6 +35,24 @@ class GeneratorLoss(nn.Cell):
         else:
             _, z = batch
             g_adv = bce(self.D(self.G(z)), 1.0)
+        return g_adv, {"G_adv": g_adv}
+
+
+class GeneratorLossOnFake(nn.Cell):
+    """GeneratorLoss given the fake (the D step's, Losses.generator_on_fake): -log D(fake[, y])."""
+
+    terms = ("G_adv",)
+
+    def __init__(self, nets, conditional):
+        super().__init__(auto_prefix=False)
+        self.D, self.conditional = nets["D"], conditional
+
+    def construct(self, *batch_and_fake):
+        fake = batch_and_fake[-1]
+        if self.conditional:
+            g_adv = bce(self.D(fake, batch_and_fake[1]), 1.0)
+        else:
+            g_adv = bce(self.D(fake), 1.0)
         return g_adv, {"G_adv": g_adv}
 
 
@@ -126,6 +145,7 @@ class DCGAN(Family):
     default_arch = "dcgan"
     generators, discriminators = ("G",), ("D",)
     d_first = True
+    shares_fake = True
     net_keys = ("nz", "ngf", "ndf", "nc", "img_size")
     builtin_datasets = ("digits",)
     takes_photos = False
@@ -157,7 +177,8 @@ class DCGAN(Family):
                 "D": ("dcgan_discriminator", dict(ndf=cfg["ndf"], nc=cfg["nc"], img_size=cfg["img_size"]))}
 
     def losses(self, nets, cfg):
-        return Losses(GeneratorLoss(nets, False), DiscriminatorLoss(nets, False), Generate(nets, False))
+        return Losses(GeneratorLoss(nets, False), DiscriminatorLoss(nets, False), Generate(nets, False),
+                      GeneratorLossOnFake(nets, False))
 
     def data(self, cfg, dataset_dir):
         d = noise_data(cfg, dataset_dir, False, (cfg["nz"], 1, 1))

@@ -104,6 +104,19 @@ def make_train_step(loss_cell, optimizer, jit=True, clamp01=(), names=None, loss
     return run
 
 
+def _values(names, dicts, value_mean):
+    """The values of `dicts` in the order of `names` (a tuple of key tuples), the first averaged over the workers."""
+    rest = ()
+    for k, keys in enumerate(names):
+        values = ()
+        for key in keys:
+            values = values + (dicts[k][key],)
+        if value_mean is not None and k == 0:
+            values = value_mean(values)
+        rest = rest + (values,)
+    return rest
+
+
 class _TrainStep(nn.Cell):
     """The compiled step. A Cell that owns the loss and the optimiser, returning tensors only: so built, its
     graph can be saved in and loaded from MindSpore's compile cache with the parameters bound by name (a
@@ -143,18 +156,83 @@ class _TrainStep(nn.Cell):
             loss = ops.depend(loss, self.loss_scale.update(finite))
         for p in self.clamp01:
             loss = ops.depend(loss, ops.assign(p, ops.clamp(p, 0.0, 1.0)))
-        rest = ()
-        for k, keys in enumerate(self.names):
-            d = out[k + 1]
-            values = ()
-            for key in keys:
-                values = values + (d[key],)
-            if self.value_mean is not None and k == 0:
-                values = self.value_mean(values)
-            rest = rest + (values,)
+        rest = _values(self.names, out[1:], self.value_mean)
         if self.value_mean is not None:
             loss = self.value_mean((loss,))[0]
         return (loss,) + rest
+
+
+class _SharedFakeStep(nn.Cell):
+    """The D step and the G step of one iteration in one graph, for a family whose G step reuses the D step's
+    fake (Family.shares_fake): G's forward once, its pullback kept; the D loss on the fake (detached) and D's
+    update; then the G loss on the same fake through the updated D, and its gradient pulled back through the
+    kept forward. Returns (d_loss, d_terms, g_loss, g_terms, G's gradients): G's update is a graph of its own
+    (`_ApplyGradients`; two optimisers in one graph would clash on their step counters' names)."""
+
+    def __init__(self, generate, d_loss, g_on_fake, d_opt, g_params):
+        super().__init__(auto_prefix=False)
+        self.generate, self.d_loss_cell, self.g_on_fake, self.d_opt = generate, d_loss, g_on_fake, d_opt
+        self.g_params = ms.ParameterTuple(g_params)
+        self.names = ((d_loss.terms,), (g_on_fake.terms,))
+        self.generate_fn = as_function(generate)
+        self.d_grad = ms.value_and_grad(as_function(d_loss), None, d_opt.parameters, has_aux=True)
+        on_fake = as_function(g_on_fake)
+
+        def g_of_fake(fake, *batch):
+            return on_fake(*batch, fake)
+        self.g_grad = ms.value_and_grad(g_of_fake, 0, None, has_aux=True)
+        self.d_mean = distributed.gradient_mean(d_opt.parameters)
+        self.g_mean = distributed.gradient_mean(self.g_params)
+        self.value_mean = distributed.value_mean()
+
+    def construct(self, *batch):
+        fake, pullback = ms.vjp(self.generate_fn, *batch, weights=self.g_params)
+        d_out, d_grads = self.d_grad(*batch, ops.stop_gradient(fake))
+        if self.d_mean is not None:
+            d_grads = self.d_mean(d_grads)
+        d_loss = ops.depend(d_out[0], self.d_opt(d_grads))
+        g_out, d_fake = self.g_grad(ops.depend(fake, d_loss), *batch)   # D as updated just now
+        g_grads = pullback(d_fake)[1]
+        if self.g_mean is not None:
+            g_grads = self.g_mean(g_grads)
+        g_loss = g_out[0]
+        d_values = _values(self.names[0], (d_out[1],), self.value_mean)
+        g_values = _values(self.names[1], (g_out[1],), self.value_mean)
+        if self.value_mean is not None:
+            d_loss, g_loss = self.value_mean((d_loss, g_loss))
+        return d_loss, d_values[0], g_loss, g_values[0], g_grads
+
+
+class _ApplyGradients(nn.Cell):
+    def __init__(self, optimizer):
+        super().__init__(auto_prefix=False)
+        self.optimizer = optimizer
+
+    def construct(self, grads):
+        return self.optimizer(grads)
+
+
+def make_shared_fake_iteration(generate, d_loss, g_on_fake, d_opt, g_opt, jit=True):
+    """One iteration of a Family.shares_fake family (see _SharedFakeStep): run(*batch) -> (d_loss, d_terms,
+    g_loss, g_terms), both optimisers stepped."""
+    step = _SharedFakeStep(generate, d_loss, g_on_fake, d_opt, g_opt.parameters)
+    apply = _ApplyGradients(g_opt)
+    run_step = ms.jit(step.construct) if jit else step.construct
+    run_apply = ms.jit(apply.construct) if jit else apply.construct
+
+    compiled = []
+
+    def run(*batch):
+        d_loss, d_values, g_loss, g_values, g_grads = run_step(*batch)
+        # G's update graph is compiled outside the compile cache: loaded from it (MindSpore 2.10), the Adam
+        # state it updates was not the optimiser's (a resumed run's G moved unlike the uninterrupted run's,
+        # tests/test_train_dcgan.py); it is one Adam step, compiled in well under a second
+        with runtime.without_compile_cache() if not compiled else contextlib.nullcontext():
+            g_loss = ops.depend(g_loss, run_apply(g_grads))
+        compiled.append(True)
+        return (d_loss, dict(zip(d_loss_terms, d_values)), g_loss, dict(zip(g_terms, g_values)))
+    d_loss_terms, g_terms = tuple(d_loss.terms), tuple(g_on_fake.terms)
+    return run
 
 
 # config keys that no compiled training graph depends on (the rest go into the compile cache's key)
@@ -226,6 +304,14 @@ class GANTrainer:
         self.d_step = make_train_step(self.d_loss, self.d_opt, jit, loss_scale=self.scales.get("D_scale")) \
             if self.d_opt is not None else None
         self.d_feed = family.d_feed(cfg)
+        # G's forward once per iteration where the family's original does so (not under mixed precision, whose
+        # loss scales belong to the separate steps)
+        self.shared_fake = None
+        if (family.shares_fake and losses.generator_on_fake is not None and self.d_step is not None
+                and level == "O0" and self.d_steps == 1 and family.d_first and self.d_inputs is not None
+                and self.d_feed is None and not family.clamp01_params(nets)):
+            self.shared_fake = make_shared_fake_iteration(self.d_inputs, self.d_loss, losses.generator_on_fake,
+                                                          self.d_opt, self.g_opt, jit)
         self.history = []   # (iteration, d_loss, g_loss, {term: value})
         self._stop = False
         self.cache_parts = None
@@ -256,6 +342,8 @@ class GANTrainer:
         if self.d_step is None:
             g_loss, g_terms, _ = self.generator_step(batches[-1])
             return None, {}, g_loss, g_terms
+        if self.shared_fake is not None:
+            return self.shared_fake(*batches[-1])
         if self.family.d_first:
             for inputs in batches:
                 d_loss, d_terms = self.discriminator_step(inputs)
