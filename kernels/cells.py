@@ -146,6 +146,37 @@ class NativeLINMix(nn.Cell):
         return self.op(x, self.rho, self.gamma, self.beta, self.cfg)
 
 
+class NativeTrackedInstanceNorm2d(nn.Cell):
+    """layers.TrackedInstanceNorm2d (StarGAN's norm). Training mode, and eval mode with `eval_input_stats`: the
+    affine instance norm and its gradients in one kernel per direction (the LIN kernel with rho = 1 and the
+    biased variance), plus, in training, the running statistics from one more kernel reading the (stopped)
+    input once. Eval mode otherwise: the running statistics' per-channel affine map, as the portable Cell."""
+    second_order = False
+
+    def __init__(self, norm):
+        super().__init__(auto_prefix=False)
+        self.weight, self.bias = norm.weight, norm.bias
+        self.moving_mean, self.moving_variance = norm.moving_mean, norm.moving_variance
+        self.eps, self.momentum, self.num_features = norm.eps, norm.momentum, norm.num_features
+        self.eval_input_stats = norm.eval_input_stats
+        self.ones = Tensor(np.ones(norm.num_features, np.float32))
+        self.op, self.stats = kops.lin_mix_op(), kops.row_stats_op()
+        self.cfg = kops.lin_mix_cfg(norm.eps, unbiased=False)
+
+    def construct(self, x):
+        if self.training or self.eval_input_stats:
+            out = self.op(x, self.ones, self.weight, self.bias, self.cfg)
+            if not self.training:
+                return out
+            n, c, k = x.shape[0], self.num_features, self.momentum
+            st = self.stats(ops.stop_gradient(x)).reshape(n, c, 2).mean(axis=0)
+            out = ops.depend(out, ops.assign(self.moving_mean, self.moving_mean * (1.0 - k) + st[:, 0] * k))
+            return ops.depend(out, ops.assign(self.moving_variance, self.moving_variance * (1.0 - k) + st[:, 1] * k))
+        scale = self.weight / ops.sqrt(self.moving_variance + self.eps)
+        shift = self.bias - self.moving_mean * scale
+        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+
+
 class NormReLUPad(nn.Cell):
     """InstanceNorm2d (no affine) -> ReLU -> ReflectionPad2d(padding) (0: none) as one kernel per direction.
     Stands in a SequentialCell where the first of the three was; the others become Identity there."""

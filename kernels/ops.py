@@ -231,8 +231,18 @@ def lin_mix_op():
     return _ops["lin_mix"]
 
 
-def lin_mix_cfg(eps):
-    return ms.Tensor(np.array([eps], np.float32))
+def lin_mix_cfg(eps, unbiased=True):
+    """Config tensor for lin_mix_op: eps, and whether the instance variance is unbiased (adaLIN / LIN) or biased
+    (InstanceNorm2d's: with rho = 1 the op is an affine instance norm)."""
+    return ms.Tensor(np.array([eps, 1.0 if unbiased else 0.0], np.float32))
+
+
+def row_stats_op():
+    """The op s = row_stats(x): each (sample, channel) row's mean and unbiased variance, shape (N*C, 2); see
+    RowStats in the C++ source. No gradient: call it on a stopped input."""
+    if "row_stats" not in _ops:
+        _ops["row_stats"] = _custom("RowStats", lambda xs: (xs[0] * xs[1], 2), None)
+    return _ops["row_stats"]
 
 
 def _padup_shape(xs, ps, us):

@@ -48,6 +48,7 @@ SWAPS = {
     layers.UpsampleNearest2x: (lambda c: kc.NativePadUp(0, 2), True),
     layers.AvgPool2x2: (kc.NativeAvgPool2x2, True),
     layers.InstanceNorm2d: (kc.NativeInstanceNorm2d, False),
+    layers.TrackedInstanceNorm2d: (kc.NativeTrackedInstanceNorm2d, False),
     layers.AdaLIN: (lambda c: kc.NativeLINMix(c, adaptive=True), False),
     layers.LIN: (lambda c: kc.NativeLINMix(c, adaptive=False), False),
 }

@@ -88,6 +88,7 @@ def use_instance_stats(net, on=True):
     never calls eval(), does) or, with on=False, by the running statistics (PyTorch's eval()). Call before
     the first eval-mode forward: graph mode compiles the choice in."""
     for _, cell in net.cells_and_names():
-        if isinstance(cell, TrackedInstanceNorm2d):
+        # the portable TrackedInstanceNorm2d or the CPU kernels' Cell that replaced it (kernels/cells.py)
+        if hasattr(cell, "eval_input_stats"):
             cell.eval_input_stats = bool(on)
     return net

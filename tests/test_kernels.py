@@ -21,7 +21,7 @@ from mindspore import nn, ops
 import kernels
 from kernels import build, cells as kcells, ops as kops
 from models.layers import (AdaLIN, LIN, AvgPool2x2, Conv2d, ConvTranspose2d, InstanceNorm2d, LeakyReLU,
-                           ReflectionPad2d, UpsampleNearest2x, unbiased_norm)
+                           ReflectionPad2d, TrackedInstanceNorm2d, UpsampleNearest2x, unbiased_norm)
 from tests.helpers import ROOT
 
 # Skipped only where the kernels cannot exist (no compiler) or are switched off: a compile error must fail
@@ -618,6 +618,19 @@ def test_leaky_relu_second_order_matches_mindspore_own():
         assert _rel(p.asnumpy(), q.asnumpy()) < 1e-4
 
 
+def _torch_affine_instance_norm(weight, bias, x, track=False):
+    """PyTorch's InstanceNorm2d(affine=True[, track_running_stats]) in float64 with these parameters, run on x
+    and differentiated through sum(y * y * sin y): (the module, x as a leaf tensor, y)."""
+    ref = torch.nn.InstanceNorm2d(len(weight), affine=True, track_running_stats=track).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(weight))
+        ref.bias.copy_(torch.from_numpy(bias))
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    yt = ref(xt)
+    (yt * yt * torch.sin(yt)).sum().backward()
+    return ref, xt, yt
+
+
 @pytest.mark.parametrize("accelerate", [True, False], ids=["kernels", "portable"])
 def test_affine_instance_norm_matches_torch_float64(mode, accelerate):
     """InstanceNorm2d(affine=True): on the kernels (row norm, then the affine) and portable (the affine inside
@@ -634,18 +647,59 @@ def test_affine_instance_norm_matches_torch_float64(mode, accelerate):
     assert kernels.is_native(layer) == accelerate
     x = rng.standard_normal((3, 5, 6, 7)).astype(np.float32)
     x[:, 2] = 300.0 + 0.05 * x[:, 2]
-    ref = torch.nn.InstanceNorm2d(5, affine=True).double()
-    with torch.no_grad():
-        ref.weight.copy_(torch.from_numpy(weight))
-        ref.bias.copy_(torch.from_numpy(bias))
-    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
-    yt = ref(xt)
-    (yt * yt * torch.sin(yt)).sum().backward()
+    ref, xt, yt = _torch_affine_instance_norm(weight, bias, x)
     assert _rel(layer(ms.Tensor(x)).asnumpy(), yt.detach().numpy()) < 1e-5
     g = ms.grad(_Loss(layer), grad_position=0, weights=layer.trainable_params())(ms.Tensor(x))
     assert _rel(g[0].asnumpy(), xt.grad.numpy()) < 1e-4
     assert _rel(g[1][0].asnumpy(), ref.weight.grad.numpy()) < 1e-4
     assert _rel(g[1][1].asnumpy(), ref.bias.grad.numpy()) < 1e-4
+
+
+@pytest.mark.parametrize("accelerate", [True, False], ids=["kernels", "portable"])
+def test_tracked_instance_norm_matches_torch_float64(mode, accelerate):
+    """TrackedInstanceNorm2d (StarGAN's InstanceNorm2d(affine=True, track_running_stats=True)): on the kernels
+    (the LIN kernel with rho = 1 and the biased variance, the running statistics from RowStats) and portable,
+    against PyTorch in float64: the training output and its three gradients, the running statistics after two
+    training forwards (one of them differentiated), eval mode by the running statistics, and eval mode by each
+    image's own statistics (StarGAN's test script) without touching the running ones. One channel has a large
+    mean and a small spread."""
+    rng = np.random.default_rng(7)
+    weight = rng.uniform(0.5, 1.5, 5).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    x = rng.standard_normal((3, 5, 6, 7)).astype(np.float32)
+    x[:, 2] = 300.0 + 0.05 * x[:, 2]
+    x2 = (rng.standard_normal((3, 5, 6, 7)) * 2.0 + 1.0).astype(np.float32)
+
+    def make(input_stats=False):
+        layer = TrackedInstanceNorm2d(5)
+        layer.weight.set_data(ms.Tensor(weight))
+        layer.bias.set_data(ms.Tensor(bias))
+        layer.eval_input_stats = input_stats
+        layer = native_of(layer) if accelerate else layer
+        assert kernels.is_native(layer) == accelerate
+        return layer
+    ref, xt, yt = _torch_affine_instance_norm(weight, bias, x, track=True)
+    with torch.no_grad():
+        ref(torch.from_numpy(x2.astype(np.float64)))
+    layer = make()
+    layer.set_train(True)
+    g = ms.grad(_Loss(layer), grad_position=0, weights=layer.trainable_params())(ms.Tensor(x))
+    assert _rel(g[0].asnumpy(), xt.grad.numpy()) < 1e-4
+    assert _rel(g[1][0].asnumpy(), ref.weight.grad.numpy()) < 1e-4
+    assert _rel(g[1][1].asnumpy(), ref.bias.grad.numpy()) < 1e-4
+    assert _rel(layer(ms.Tensor(x2)).asnumpy(), torch.nn.functional.instance_norm(
+        torch.from_numpy(x2.astype(np.float64)), weight=ref.weight, bias=ref.bias).detach().numpy()) < 1e-5
+    assert _rel(layer.moving_mean.asnumpy(), ref.running_mean.numpy()) < 1e-6
+    assert _rel(layer.moving_variance.asnumpy(), ref.running_var.numpy()) < 1e-5
+    ref.eval()
+    layer.set_train(False)
+    with torch.no_grad():
+        assert _rel(layer(ms.Tensor(x)).asnumpy(), ref(torch.from_numpy(x.astype(np.float64))).numpy()) < 1e-5
+    own = make(input_stats=True)
+    own.moving_mean.set_data(ms.Tensor(np.full(5, 7.0, np.float32)))
+    own.set_train(False)
+    assert _rel(own(ms.Tensor(x)).asnumpy(), yt.detach().numpy()) < 1e-5
+    assert np.all(own.moving_mean.asnumpy() == 7.0)
 
 
 def test_second_order_keeps_only_kernels_whose_gradients_differentiate_again():

@@ -115,6 +115,12 @@ static bool row_shape(int* ndims, int64_t** shapes, int kind, int64_t& R, int64_
   return true;
 }
 
+static int64_t numel(int nd, const int64_t* sh) {
+  int64_t t = 1;
+  for (int d = 0; d < nd; ++d) t *= sh[d];
+  return t;
+}
+
 FG_EXPORT int RowNormFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
                           void* stream, void* extra) {
   if (nparam != 3) return 1;
@@ -157,6 +163,26 @@ FG_EXPORT int RowNormBwd(int nparam, void** params, int* ndims, int64_t** shapes
   return 0;
 }
 
+// RowStats(x[N,C,...]) -> s[N*C, 2]: each (sample, channel) row's mean and unbiased variance (divided by
+//   max(M - 1, 1)), from the same exactly combined moments as the norms. Forward only: the running statistics
+//   of layers.TrackedInstanceNorm2d.
+FG_EXPORT int RowStats(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
+                        void* stream, void* extra) {
+  if (nparam != 2) return 1;
+  const float* x = (const float*)params[0];
+  float* out = (float*)params[1];
+  int64_t R, M;
+  if (!row_shape(ndims, shapes, 0, R, M) || numel(ndims[1], shapes[1]) != 2 * R) return 1;
+  std::vector<RowMoments> mo;
+  row_moments(x, nullptr, R, M, mo);
+  const double d = (double)std::max<int64_t>(M - 1, 1);
+  for (int64_t r = 0; r < R; ++r) {
+    out[2 * r] = (float)((double)mo[(size_t)r].x0 + mo[(size_t)r].dmean);
+    out[2 * r + 1] = (float)(mo[(size_t)r].m2 / d);
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Layer-instance normalisation with its affine, in one op (U-GAT-IT's adaLIN / LIN, photo2cartoon's
 // Soft-AdaLIN), both variances unbiased (torch.var):
@@ -166,13 +192,15 @@ FG_EXPORT int RowNormBwd(int nparam, void** params, int* ndims, int64_t** shapes
 //   rho, gamma, beta may have any shape with that many elements ((1,C,1,1) parameters, (N,C) FC outputs).
 // LinMixBwd(x, dy, rho, gamma, cfg) -> dx, drho, dgamma, dbeta (each the shape of its input; a shared
 //   gamma's gradient is summed over n).
+// cfg[1], when given and 0: the instance variance biased (divided by H*W, InstanceNorm2d's), so rho = 1 is an
+//   affine instance norm (StarGAN's, layers.TrackedInstanceNorm2d in training mode).
 // Per (n, c) the output is an affine function of x, and the input gradient one of x and dy, so each
 // direction is one pass for the statistics (plus sums of dy and dy * x backward) and one writing pass,
 // instead of two row norms, the mixing, the affine and their gradients as separate MindSpore ops.
 // The layer statistics are combined exactly from the planes' (mean, centred sum of squares).
 struct LinCoef { double mi, ri, ml, rl; };
 
-static void lin_coefs(const std::vector<RowMoments>& mo, int64_t N, int64_t C, int64_t M, double eps,
+static void lin_coefs(const std::vector<RowMoments>& mo, int64_t N, int64_t C, int64_t M, double eps, double di,
                       std::vector<LinCoef>& co) {
   co.resize((size_t)(N * C));
   const double L = (double)(C * M);
@@ -190,15 +218,14 @@ static void lin_coefs(const std::vector<RowMoments>& mo, int64_t N, int64_t C, i
     const double rl = 1.0 / std::sqrt(m2l / (L - 1) + eps);
     for (int64_t c = 0; c < C; ++c) {
       const RowMoments& m = mo[(size_t)(n * C + c)];
-      co[(size_t)(n * C + c)] = {(double)m.x0 + m.dmean, 1.0 / std::sqrt(m.m2 / (double)(M - 1) + eps), ml, rl};
+      co[(size_t)(n * C + c)] = {(double)m.x0 + m.dmean, 1.0 / std::sqrt(m.m2 / di + eps), ml, rl};
     }
   }
 }
 
-static int64_t numel(int nd, const int64_t* sh) {
-  int64_t t = 1;
-  for (int d = 0; d < nd; ++d) t *= sh[d];
-  return t;
+// The instance variance's divisor: M - 1 (torch.var), or M when cfg has a second element that is 0.
+static double instance_divisor(const float* cfg, int nd, const int64_t* sh, int64_t M) {
+  return numel(nd, sh) > 1 && cfg[1] == 0.f ? (double)M : (double)(M - 1);
 }
 
 FG_EXPORT int LinMixFwd(int nparam, void** params, int* ndims, int64_t** shapes, const char** dtypes,
@@ -217,7 +244,7 @@ FG_EXPORT int LinMixFwd(int nparam, void** params, int* ndims, int64_t** shapes,
   std::vector<RowMoments> mo;
   row_moments(x, nullptr, N * C, M, mo);
   std::vector<LinCoef> co;
-  lin_coefs(mo, N, C, M, (double)cfg[0], co);
+  lin_coefs(mo, N, C, M, (double)cfg[0], instance_divisor(cfg, ndims[4], shapes[4], M), co);
   std::vector<double> a((size_t)(N * C)), b((size_t)(N * C));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
@@ -246,11 +273,11 @@ FG_EXPORT int LinMixBwd(int nparam, void** params, int* ndims, int64_t** shapes,
   const int64_t ng = numel(ndims[3], shapes[3]);
   if (numel(ndims[2], shapes[2]) != C || (ng != C && ng != N * C)) return 1;
   const int64_t gs = ng == C ? 0 : C;
-  const double Md = (double)M, L = (double)(C * M);
+  const double Md = (double)M, L = (double)(C * M), di = instance_divisor(cfg, ndims[4], shapes[4], M);
   std::vector<RowMoments> mo;
   row_moments(x, dy, N * C, M, mo);
   std::vector<LinCoef> co;
-  lin_coefs(mo, N, C, M, (double)cfg[0], co);
+  lin_coefs(mo, N, C, M, (double)cfg[0], di, co);
   std::vector<double> p((size_t)(N * C)), q((size_t)(N * C)), r0((size_t)(N * C)), si((size_t)(N * C)),
       sl((size_t)(N * C));
   std::vector<double> dr((size_t)C, 0.0), dg((size_t)ng, 0.0), db((size_t)ng, 0.0);
@@ -275,7 +302,7 @@ FG_EXPORT int LinMixBwd(int nparam, void** params, int* ndims, int64_t** shapes,
       const double r = rho[c], g = gamma[n * gs + c];
       const double a = r * g * k.ri, l2 = k.rl * k.rl * v2 / (L - 1);
       p[i] = a + (1 - r) * g * k.rl;
-      q[i] = -a * k.ri * si[i] / (Md - 1) - l2;
+      q[i] = -a * k.ri * si[i] / di - l2;
       r0[i] = -a * mo[i].sdy / Md - k.rl * v1 / L - l2 * (k.mi - k.ml);
     }
   }
