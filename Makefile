@@ -5,7 +5,7 @@ PY := .venv/bin/python
 help:
 	@echo "make demo   - set up, then run the main job on the bundled sample photo (out/demo/)"
 	@echo "make test   - set up, then run the test suite"
-	@echo "make test-slow - the heavy end-to-end checks the suite leaves out (pytest -m slow, about 2 minutes)"
+	@echo "make test-slow - the heavy end-to-end checks the suite leaves out (pytest -m slow, about 3 minutes)"
 	@echo "make app    - set up, then serve the web demo on http://127.0.0.1:7860"
 	@echo "make bench  - set up, then run the benchmarks (MindSpore vs PyTorch, same run)"
 

@@ -185,6 +185,8 @@ def test_stgan_learns_each_toy_edit_and_test_py_serves_it(toy, tmp_path):
     assert Image.open(out / "face.png").size == (32, 32)
 
 
+@pytest.mark.slow   # make test-slow: AttGAN is this family with the STU off and target labels; the STGAN test above
+#                    trains the same loop and losses on every suite run, and attgan_G's parity row checks the network
 def test_attgan_learns_each_toy_edit(toy, tmp_path):
     """AttGAN (STU off, target attributes): the same toy and judge, 200 iterations. Measured when written:
     Inverted, Dim and Red 1.0, other attributes kept 0.92-1.0."""
