@@ -229,7 +229,7 @@ def make_shared_fake_iteration(generate, d_loss, g_on_fake, d_opt, g_opt, jit=Tr
         # tests/test_train_dcgan.py); it is one Adam step, compiled in well under a second
         with runtime.without_compile_cache() if not compiled else contextlib.nullcontext():
             g_loss = ops.depend(g_loss, run_apply(g_grads))
-        compiled.append(True)
+        compiled[:] = [True]
         return (d_loss, dict(zip(d_loss_terms, d_values)), g_loss, dict(zip(g_terms, g_values)))
     d_loss_terms, g_terms = tuple(d_loss.terms), tuple(g_on_fake.terms)
     return run
