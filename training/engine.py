@@ -5,7 +5,8 @@ A family (families/, the contract in families/base.py) supplies its networks, it
 steps, the parameters to clamp to [0, 1] after the generator step, its data and its sample grid. How the D
 step gets the generated images: either the generator loss's feeds (the fakes of the G step itself, as CycleGAN
 does; `family.feeds_d` names them), optionally through a host-side stage such as an image pool
-(`family.d_feed`, whose state is checkpointed), or a forward Cell (`Losses.d_inputs`) run before each D step.
+(`family.d_feed`, whose state is checkpointed), or a forward Cell (`Losses.d_inputs`) run before each D step;
+with `family.shares_fake` that forward is the G step's too (one graph per iteration, `_SharedFakeStep`).
 cfg["n_critic"] discriminator steps per generator step, each on its own batch (WGAN-GP critics).
 The engine owns everything else, once:
 - the CPU kernels put into every network (kernels.accelerate; second order for the family's critics);
@@ -219,7 +220,7 @@ def make_shared_fake_iteration(generate, d_loss, g_on_fake, d_opt, g_opt, jit=Tr
     apply = _ApplyGradients(g_opt)
     run_step = ms.jit(step.construct) if jit else step.construct
     run_apply = ms.jit(apply.construct) if jit else apply.construct
-
+    d_loss_terms, g_terms = tuple(d_loss.terms), tuple(g_on_fake.terms)
     compiled = []
 
     def run(*batch):
@@ -231,7 +232,6 @@ def make_shared_fake_iteration(generate, d_loss, g_on_fake, d_opt, g_opt, jit=Tr
             g_loss = ops.depend(g_loss, run_apply(g_grads))
         compiled[:] = [True]
         return (d_loss, dict(zip(d_loss_terms, d_values)), g_loss, dict(zip(g_terms, g_values)))
-    d_loss_terms, g_terms = tuple(d_loss.terms), tuple(g_on_fake.terms)
     return run
 
 
