@@ -205,11 +205,14 @@ class _SharedFakeStep(nn.Cell):
 
 
 class _ApplyGradients(nn.Cell):
+    """One optimiser step on gradients passed in, one argument each: passed as one tuple, the jitted call was
+    specialised again on every new tuple (the DCGAN toy's iteration took 0.18 s instead of 0.05)."""
+
     def __init__(self, optimizer):
         super().__init__(auto_prefix=False)
         self.optimizer = optimizer
 
-    def construct(self, grads):
+    def construct(self, *grads):
         return self.optimizer(grads)
 
 
@@ -229,7 +232,7 @@ def make_shared_fake_iteration(generate, d_loss, g_on_fake, d_opt, g_opt, jit=Tr
         # state it updates was not the optimiser's (a resumed run's G moved unlike the uninterrupted run's,
         # tests/test_train_dcgan.py); it is one Adam step, compiled in well under a second
         with runtime.without_compile_cache() if not compiled else contextlib.nullcontext():
-            g_loss = ops.depend(g_loss, run_apply(g_grads))
+            g_loss = ops.depend(g_loss, run_apply(*g_grads))
         compiled[:] = [True]
         return (d_loss, dict(zip(d_loss_terms, d_values)), g_loss, dict(zip(g_terms, g_values)))
     return run
