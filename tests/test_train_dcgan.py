@@ -121,10 +121,9 @@ def test_training_iterations_equal_pytorch_examples_loop():
     on the same weights and batches: D on the real batch and on G(z) detached, D's Adam step, then G through
     the updated D on that same fake, G's Adam step. The losses, every weight and every BatchNorm running
     statistic agree, the generator's included: G runs forward once per iteration, as there."""
-    import re
-
     import mindspore as ms
     import torch
+    from conversion.core import rename
     from families import get_family
     from models.dcgan import torch_key_rules
     from torch_refs.dcgan_ref import DCGANDiscriminatorRef, DCGANGeneratorRef
@@ -170,10 +169,7 @@ def test_training_iterations_equal_pytorch_examples_loop():
         rules = torch_key_rules(net, f"{name}.")
         checked = 0
         for k, v in want.items():
-            for pat, rep in rules:
-                if re.match(pat, k):
-                    key = re.sub(pat, rep, k) if rep is not None else None
-                    break
+            key = rename(k, rules)
             if key is None:
                 continue
             # atol: a tenth of one Adam step (lr 2e-4), where a gradient near 0 differs by float rounding
