@@ -8,6 +8,8 @@ parameter names they already have.
 import numpy as np
 from mindspore import Tensor, nn, ops
 
+from models.layers import running_stats_norm, update_running_stats
+
 from . import ops as kops
 
 
@@ -168,13 +170,9 @@ class NativeTrackedInstanceNorm2d(nn.Cell):
             out = self.op(x, self.ones, self.weight, self.bias, self.cfg)
             if not self.training:
                 return out
-            n, c, k = x.shape[0], self.num_features, self.momentum
-            st = self.stats(ops.stop_gradient(x)).reshape(n, c, 2).mean(axis=0)
-            out = ops.depend(out, ops.assign(self.moving_mean, self.moving_mean * (1.0 - k) + st[:, 0] * k))
-            return ops.depend(out, ops.assign(self.moving_variance, self.moving_variance * (1.0 - k) + st[:, 1] * k))
-        scale = self.weight / ops.sqrt(self.moving_variance + self.eps)
-        shift = self.bias - self.moving_mean * scale
-        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+            st = self.stats(ops.stop_gradient(x)).reshape(x.shape[0], self.num_features, 2).mean(axis=0)
+            return update_running_stats(self, out, st[:, 0], st[:, 1])
+        return running_stats_norm(self, x)
 
 
 class NormReLUPad(nn.Cell):

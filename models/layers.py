@@ -235,14 +235,24 @@ class TrackedInstanceNorm2d(nn.Cell):
             m = rows.shape[2]
             mean = rows.mean(axis=2, keep_dims=True)
             var = ((rows - mean) * (rows - mean)).sum(axis=2) / float(max(m - 1, 1))
-            k = self.momentum
-            new_mean = self.moving_mean * (1.0 - k) + mean.reshape(n, c).mean(axis=0) * k
-            new_var = self.moving_variance * (1.0 - k) + var.mean(axis=0) * k
-            out = ops.depend(out, ops.assign(self.moving_mean, new_mean))
-            return ops.depend(out, ops.assign(self.moving_variance, new_var))
-        scale = self.weight / ops.sqrt(self.moving_variance + self.eps)
-        shift = self.bias - self.moving_mean * scale
-        return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+            return update_running_stats(self, out, mean.reshape(n, c).mean(axis=0), var.mean(axis=0))
+        return running_stats_norm(self, x)
+
+
+def update_running_stats(norm, out, mean, var):
+    """`out`, once norm.moving_mean / moving_variance have moved towards the batch's per-channel mean and var
+    by norm.momentum (PyTorch's convention). For TrackedInstanceNorm2d and the kernels' Cell replacing it."""
+    k = norm.momentum
+    out = ops.depend(out, ops.assign(norm.moving_mean, norm.moving_mean * (1.0 - k) + mean * k))
+    return ops.depend(out, ops.assign(norm.moving_variance, norm.moving_variance * (1.0 - k) + var * k))
+
+
+def running_stats_norm(norm, x):
+    """Eval mode by the running statistics: the per-channel affine map of norm's weight, bias, moving_mean,
+    moving_variance and eps."""
+    scale = norm.weight / ops.sqrt(norm.moving_variance + norm.eps)
+    shift = norm.bias - norm.moving_mean * scale
+    return x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
 
 
 class LeakyReLU(nn.Cell):
